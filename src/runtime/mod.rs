@@ -1,0 +1,280 @@
+//! The runtime: [`Runtime`], its [`Builder`], and [`run`], asyncio's
+//! `asyncio.run`.
+//!
+//! This module owns the loop's lifetime: entering it (`block_on`), and
+//! shutting it down (cancelling or dropping what is left). The turn of the
+//! loop itself lives in `executor`; the cross-thread half in `shared`.
+
+pub(crate) mod context;
+pub(crate) mod executor;
+pub(crate) mod shared;
+
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+use std::time::Duration;
+
+use crate::task::state::Flags;
+use crate::task::{Task, TaskRef};
+use executor::{Config, Core};
+
+/// A single-threaded event loop: asyncio's event loop plus `asyncio.Runner`.
+///
+/// Create one with [`Runtime::new`] or [`Runtime::builder`], drive a program
+/// with [`block_on`](Self::block_on). A runtime is not `Send`: it lives and
+/// runs on the thread that created it, and so do its tasks, whose futures
+/// therefore need not be `Send`.
+///
+/// Dropping the runtime drops every task's future on this thread (their
+/// destructors run) and frees every task; handles still alive report their
+/// task as cancelled. To let pending tasks run their clean-up first, use
+/// [`shutdown`](Self::shutdown), or [`run`] which does it for you.
+///
+/// # Implementation
+/// One `mio::Poll` backs the loop. A turn polls up to
+/// [`Builder::max_batch`] ready tasks in FIFO order, runs queued callbacks,
+/// then polls the reactor (without blocking if work is ready). Wakes from
+/// other threads go through a mutex-protected inject queue and a
+/// `mio::Waker`.
+///
+/// # Examples
+/// ```
+/// let rt = taskloop::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let task = taskloop::spawn(async { 21 * 2 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub struct Runtime {
+    /// The loop's state; boxed so its address is stable for the context pointer.
+    core: Box<Core>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.core.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with default options.
+    ///
+    /// # Errors
+    /// If the OS refuses to create the poller (`epoll`/`kqueue`) or its waker.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder for a runtime with non-default options.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` as this runtime's main task and turns the loop until it
+    /// completes; returns its output.
+    ///
+    /// The future runs *as a task* (`Task-1` in a fresh runtime), so
+    /// [`current_task`](crate::current_task) and cancellation work inside it,
+    /// as in `asyncio.run`. It need not be `'static` or `Send`. Other tasks
+    /// still pending when it completes stay in the runtime: a later
+    /// `block_on` resumes them, dropping the runtime drops them.
+    ///
+    /// The main task always runs and always yields its output, even if it
+    /// was cancelled: its output type is where a cancellation shows (for
+    /// example an `io::Error` that [`is_cancelled`](crate::is_cancelled)).
+    ///
+    /// # Panics
+    /// If called from inside a running taskloop runtime (a task would block
+    /// the very loop that drives it): await the future instead, or
+    /// [`spawn`](crate::spawn) it. If the main future panics, the panic is
+    /// resumed here, after the loop has stopped.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            !context::is_entered(),
+            "Runtime::block_on was called from inside a running taskloop runtime, \
+             which would block the loop that drives it: `.await` the future instead, \
+             or start it with taskloop::spawn"
+        );
+        let core = &*self.core;
+        let _enter = context::enter(core);
+        // SAFETY: the main future may borrow from this frame. `MainGuard`
+        // completes the task (dropping the future) if we leave early, and
+        // the output is taken or dropped with `main` below, before we
+        // return. No other `Task<F::Output>` exists, and `TaskRef`s do not
+        // reach the stage.
+        let mut main = unsafe { core.spawn_unchecked(future, Location::caller()) };
+        main.header().update_flags(|f| f.with(Flags::MAIN));
+        let guard = MainGuard { core, task: &main };
+        core.run_until(|| guard.task.is_done());
+        drop(guard);
+        match main.take_result() {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Ok(Err(e)) => unreachable!("the main task ended without a value: {e}"),
+            Err(e) => unreachable!("the main task's output is missing: {e}"),
+        }
+    }
+
+    /// Spawns a task from outside the loop (it starts at the next
+    /// `block_on`), or from inside it.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn(future, Location::caller())
+    }
+
+    /// Every task of this runtime that is not done.
+    pub fn all_tasks(&self) -> Vec<TaskRef> {
+        self.core.all_tasks()
+    }
+
+    /// asyncio's `Runner.close()`: cancels every pending task, turns the loop
+    /// until they have all finished their clean-up, then drops the runtime.
+    ///
+    /// A task that never reaches a checkpoint never sees the cancellation,
+    /// and this waits for it (as asyncio does); abort such tasks first.
+    ///
+    /// # Panics
+    /// If called from inside a running runtime.
+    pub fn shutdown(self) {
+        assert!(
+            !context::is_entered(),
+            "Runtime::shutdown was called from inside a running taskloop runtime"
+        );
+        let _enter = context::enter(&self.core);
+        self.core.cancel_and_wait_all();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Destructors of the futures may use the runtime API: run them
+        // inside the context (unless this thread is running another loop).
+        let _enter = (!context::is_entered()).then(|| context::enter(&self.core));
+        self.core.shutdown();
+    }
+}
+
+/// Completes the main task if `block_on` is left before it finished, so a
+/// borrowed main future never outlives `block_on`.
+struct MainGuard<'a, T> {
+    /// The loop, to record the completion.
+    core: &'a Core,
+    /// The main task.
+    task: &'a Task<T>,
+}
+
+impl<T> Drop for MainGuard<'_, T> {
+    fn drop(&mut self) {
+        if !self.task.is_done() {
+            let outcome = self.task.header().drop_future();
+            self.core.complete(self.task, outcome);
+        }
+    }
+}
+
+/// Options for a [`Runtime`].
+///
+/// # Examples
+/// ```
+/// let rt = taskloop::Runtime::builder()
+///     .debug(true)
+///     .slow_poll_threshold(std::time::Duration::from_millis(50))
+///     .build()?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    /// The configuration being built.
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Default options; debug mode is on if `TASKLOOP_DEBUG=1` is set.
+    pub fn new() -> Builder {
+        Builder {
+            config: Config {
+                max_batch: 128,
+                debug: std::env::var_os("TASKLOOP_DEBUG").is_some_and(|v| v == "1"),
+                slow_poll: Duration::from_millis(100),
+            },
+        }
+    }
+
+    /// At most `n` task polls per turn of the loop before timers and I/O are
+    /// looked at (default 128). Values below 1 are taken as 1.
+    pub fn max_batch(mut self, n: usize) -> Builder {
+        self.config.max_batch = n.max(1);
+        self
+    }
+
+    /// asyncio's debug mode: warn (through `log`) when one poll of a task
+    /// blocks the loop longer than the [threshold](Self::slow_poll_threshold),
+    /// naming the task and where it was spawned; list the tasks still pending
+    /// when the runtime is dropped.
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.config.debug = on;
+        self
+    }
+
+    /// The slow-poll threshold of debug mode (default 100 ms).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.config.slow_poll = threshold;
+        self
+    }
+
+    /// Builds the runtime.
+    ///
+    /// # Errors
+    /// If the OS refuses to create the poller or its waker.
+    pub fn build(self) -> io::Result<Runtime> {
+        Ok(Runtime {
+            core: Box::new(Core::new(self.config)?),
+        })
+    }
+}
+
+/// Runs `main` on a new runtime and returns its output: `asyncio.run`.
+///
+/// After `main` completes, every task still pending is cancelled and the
+/// loop runs until each has finished its clean-up; then the runtime is
+/// dropped.
+///
+/// # Panics
+/// If called inside a running runtime, if the OS refuses to create the
+/// poller, or (resumed) if `main` panics.
+///
+/// # Examples
+/// ```
+/// let out = taskloop::run(async {
+///     let worker = taskloop::spawn(async {
+///         // Runs until cancelled by `run`'s shutdown, then cleans up.
+///         while taskloop::yield_now().await.is_ok() {}
+///     });
+///     drop(worker); // detached: keeps running
+///     "main is done"
+/// });
+/// assert_eq!(out, "main is done");
+/// ```
+#[track_caller]
+pub fn run<F: Future>(main: F) -> F::Output {
+    let rt = Runtime::new()
+        .unwrap_or_else(|e| panic!("taskloop::run: cannot create the event loop: {e}"));
+    let output = rt.block_on(main);
+    rt.shutdown();
+    output
+}

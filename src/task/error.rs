@@ -1,0 +1,159 @@
+//! Errors of the task API: how a task failed, and misuse of a task's state.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Mutex;
+
+use crate::cancel::Cancelled;
+
+/// Why awaiting a [`Task`](crate::Task) gave no value: the task was cancelled
+/// or it panicked.
+///
+/// asyncio raises `CancelledError` or the task's exception; taskloop returns
+/// this error instead. It converts into [`std::io::Error`] and into boxed
+/// errors, so `?` works in the usual places.
+pub struct TaskError {
+    /// Which failure, and the panic payload if it was a panic.
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    /// The payload sits in a `Mutex` only so that `TaskError` is `Sync` (and
+    /// fits `Box<dyn Error + Send + Sync>`); the message is copied out at
+    /// creation so reading it never locks.
+    Panicked {
+        message: Option<String>,
+        payload: Mutex<Box<dyn Any + Send>>,
+    },
+}
+
+impl TaskError {
+    pub(crate) fn cancelled() -> TaskError {
+        TaskError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panicked(payload: Box<dyn Any + Send>) -> TaskError {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        TaskError {
+            repr: Repr::Panicked {
+                message,
+                payload: Mutex::new(payload),
+            },
+        }
+    }
+
+    /// Whether the task ended cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panicked { .. })
+    }
+
+    /// The panic message, when the payload was a string (as with `panic!`).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panicked { message, .. } => message.as_deref(),
+            Repr::Cancelled => None,
+        }
+    }
+
+    /// The panic payload, to resume the panic with
+    /// [`std::panic::resume_unwind`].
+    ///
+    /// # Errors
+    /// Gives the error back if the task was cancelled rather than panicked.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, TaskError> {
+        match self.repr {
+            Repr::Panicked { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner()))
+            }
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    /// The panic payload.
+    ///
+    /// # Panics
+    /// If the task was cancelled rather than panicked.
+    pub fn into_panic(self) -> Box<dyn Any + Send> {
+        self.try_into_panic()
+            .unwrap_or_else(|_| panic!("TaskError::into_panic called on a cancelled task's error"))
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("TaskError::Cancelled"),
+            Repr::Panicked { message, .. } => f
+                .debug_struct("TaskError::Panicked")
+                .field("message", message)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panicked {
+                message: Some(m), ..
+            } => write!(f, "task panicked: {m}"),
+            Repr::Panicked { message: None, .. } => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.repr {
+            Repr::Cancelled => Some(&Cancelled),
+            Repr::Panicked { .. } => None,
+        }
+    }
+}
+
+impl From<TaskError> for std::io::Error {
+    /// A cancelled task becomes the same I/O error as [`Cancelled`] does, so
+    /// [`is_cancelled`](crate::is_cancelled) recognises it; a panic becomes
+    /// an `Other` error carrying the `TaskError`.
+    fn from(e: TaskError) -> std::io::Error {
+        if e.is_cancelled() {
+            Cancelled.into()
+        } else {
+            std::io::Error::other(e)
+        }
+    }
+}
+
+/// A task's outcome was asked for in a state that does not have one:
+/// asyncio's `InvalidStateError`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidStateError {
+    /// The task is not done yet.
+    NotDone,
+    /// The output was already moved out (the task was awaited, or
+    /// [`Task::take_result`](crate::Task::take_result) was called).
+    Taken,
+}
+
+impl fmt::Display for InvalidStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvalidStateError::NotDone => "the task is not done yet",
+            InvalidStateError::Taken => "the task's output was already taken",
+        })
+    }
+}
+
+impl std::error::Error for InvalidStateError {}
