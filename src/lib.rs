@@ -47,6 +47,15 @@ mod promise;
 mod reactor;
 mod runtime;
 mod task;
+mod timer;
+
+/// Time: the runtime's clock and the timer futures.
+///
+/// Every timer here is a checkpoint and never fires early; see
+/// [`Builder::virtual_time`] for deterministic tests.
+pub mod time {
+    pub use crate::timer::{Interval, Sleep, interval, now, sleep, sleep_until};
+}
 
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};

@@ -67,6 +67,11 @@ impl CancelSlot {
         }
     }
 
+    /// Whether a registration is stored.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.reg.is_some()
+    }
+
     /// Makes `cancel()` of the current task wake `cx.waker()`.
     pub(crate) fn arm(&mut self, cx: &Context<'_>) {
         let Some(ptr) = context::current_task() else {

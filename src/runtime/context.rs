@@ -8,7 +8,10 @@ use std::cell::Cell;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
-use super::executor::Core;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use super::executor::{Core, Soon};
 use super::shared::Shared;
 use crate::task::TaskRef;
 use crate::task::raw::Header;
@@ -16,6 +19,21 @@ use crate::task::raw::Header;
 thread_local! {
     /// The core of the runtime inside `block_on` on this thread, or null.
     static CORE: Cell<*const Core> = const { Cell::new(ptr::null()) };
+    /// The callback queues of the runtimes alive on this thread, by their
+    /// `Shared` address, so a callback can be queued while its loop is idle.
+    static RUNTIMES: RefCell<Vec<(usize, Weak<Soon>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records a new runtime of this thread.
+pub(crate) fn register(shared: &Arc<Shared>, soon: &Rc<Soon>) {
+    let key = Arc::as_ptr(shared) as usize;
+    RUNTIMES.with(|r| r.borrow_mut().push((key, Rc::downgrade(soon))));
+}
+
+/// Forgets a runtime being dropped.
+pub(crate) fn unregister(shared: &Arc<Shared>) {
+    let key = Arc::as_ptr(shared) as usize;
+    let _ = RUNTIMES.try_with(|r| r.borrow_mut().retain(|(k, _)| *k != key));
 }
 
 /// Runs `f` with the running runtime's core, if there is one.
@@ -57,13 +75,23 @@ pub(crate) fn push_local(shared: &Arc<Shared>, make: impl FnOnce() -> TaskRef) -
     .unwrap_or(false)
 }
 
-/// Queues `f` on the running loop's callback queue; outside a runtime it
-/// runs at once, as there is no loop to run it later.
-pub(crate) fn call_soon(f: Box<dyn FnOnce()>) {
-    let mut f = Some(f);
-    with_core(|core| core.call_soon(f.take().expect("callback taken twice")));
-    if let Some(f) = f {
-        f();
+/// Queues `f` on the callback queue of the runtime that owns `shared`,
+/// running or not. If that runtime is gone, `f` is dropped (logged): there is
+/// no loop left to run it.
+pub(crate) fn call_soon(shared: &Arc<Shared>, f: Box<dyn FnOnce()>) {
+    let key = Arc::as_ptr(shared) as usize;
+    let soon = RUNTIMES
+        .try_with(|r| {
+            r.borrow()
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, w)| w.upgrade())
+        })
+        .ok()
+        .flatten();
+    match soon {
+        Some(soon) => soon.push(f),
+        None => log::warn!("taskloop: a done-callback was dropped: its runtime no longer exists"),
     }
 }
 

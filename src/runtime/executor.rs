@@ -5,10 +5,11 @@
 //!
 //! 1. Move tasks woken from other threads (the inject queue) to the run queue.
 //! 2. Poll ready tasks in FIFO order, at most `max_batch` of them, so that a
-//!    task that keeps waking itself cannot starve timers and I/O.
-//! 3. Run the callbacks (done-callbacks) queued before this step.
-//! 4. Fire expired timers (the timer wheel's seam).
-//! 5. Poll the reactor: with a zero timeout if work is ready (skipped when no
+//!    task that keeps waking itself cannot starve timers and I/O. Callbacks
+//!    (done-callbacks) share that FIFO, as in asyncio: each runs once every
+//!    task queued before it was polled.
+//! 3. Fire expired timers.
+//! 4. Poll the reactor: with a zero timeout if work is ready (skipped when no
 //!    I/O source is registered), else until the next timer deadline.
 //!
 //! # Ground rules
@@ -25,17 +26,17 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use slab::Slab;
 
 use super::shared::Shared;
 use crate::reactor::Reactor;
 use crate::task::raw::{self, Header, Outcome};
 use crate::task::state::Flags;
 use crate::task::{Task, TaskRef, report_unretrieved_panic};
+use crate::timer::Timers;
 
 /// Options fixed when the runtime is built.
 #[derive(Clone, Debug)]
@@ -46,6 +47,10 @@ pub(crate) struct Config {
     pub(crate) debug: bool,
     /// In debug mode, a poll longer than this is reported.
     pub(crate) slow_poll: Duration,
+    /// Resolution of the timer wheel.
+    pub(crate) tick: Duration,
+    /// Run on a virtual clock that jumps to the next deadline when idle.
+    pub(crate) virtual_time: bool,
 }
 
 /// The loop's state. Owned by `Runtime`, reached through `context` while running.
@@ -54,16 +59,22 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     /// Tasks ready to be polled, in wake order.
     run_queue: RefCell<VecDeque<TaskRef>>,
-    /// Every task not yet complete, so `all_tasks` and shutdown can find them.
-    registry: RefCell<Slab<TaskRef>>,
+    /// Every task not yet complete, so `all_tasks` and shutdown can find
+    /// them. A task's `key` is its index; removal swaps the last one in (one
+    /// pointer per task, O(1) both ways).
+    registry: RefCell<Vec<TaskRef>>,
     /// The task being polled, for `current_task` and the checkpoints.
     current: Cell<Option<NonNull<Header>>>,
-    /// Callbacks to run in the next callback step (asyncio's `call_soon`).
-    soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// Callbacks (asyncio's `call_soon`) and the count of tasks pushed.
+    soon: Rc<Soon>,
+    /// Tasks popped off the run queue so far.
+    popped: Cell<u64>,
     /// The id of the next task.
     next_id: Cell<u64>,
     /// Where the loop sleeps.
     reactor: RefCell<Reactor>,
+    /// The clock and the timer wheel.
+    pub(crate) timers: Timers,
     /// Set while the runtime is dropped: new tasks are cancelled at once.
     shutting_down: Cell<bool>,
     /// Options.
@@ -76,11 +87,13 @@ impl Core {
         Ok(Core {
             shared: Arc::new(Shared::new(waker)),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
-            registry: RefCell::new(Slab::new()),
+            registry: RefCell::new(Vec::new()),
             current: Cell::new(None),
-            soon: RefCell::new(VecDeque::new()),
+            soon: Rc::new(Soon::default()),
+            popped: Cell::new(0),
             next_id: Cell::new(1),
             reactor: RefCell::new(reactor),
+            timers: Timers::new(config.tick, config.virtual_time),
             shutting_down: Cell::new(false),
             config,
         })
@@ -101,21 +114,23 @@ impl Core {
     /// Appends a scheduled task to the run queue.
     #[inline]
     pub(crate) fn push(&self, task: TaskRef) {
+        self.soon.pushed.set(self.soon.pushed.get() + 1);
         self.run_queue.borrow_mut().push_back(task);
     }
 
-    /// Queues a callback for the next callback step.
+    /// Queues a callback behind the tasks already queued.
     pub(crate) fn call_soon(&self, f: Box<dyn FnOnce()>) {
-        self.soon.borrow_mut().push_back(f);
+        self.soon.push(f);
+    }
+
+    /// The callback queue, for `context` to reach while the loop is idle.
+    pub(crate) fn soon(&self) -> &Rc<Soon> {
+        &self.soon
     }
 
     /// Every task not done.
     pub(crate) fn all_tasks(&self) -> Vec<TaskRef> {
-        self.registry
-            .borrow()
-            .iter()
-            .map(|(_, t)| t.clone())
-            .collect()
+        self.registry.borrow().clone()
     }
 
     /// Spawns a `'static` future.
@@ -160,8 +175,10 @@ impl Core {
         if self.config.debug {
             task.header().with_extras(|e| e.spawned_at = Some(location));
         }
-        let key = self.registry.borrow_mut().insert(registered);
-        let key = u32::try_from(key).expect("more than 4 billion live tasks");
+        let mut registry = self.registry.borrow_mut();
+        let key = u32::try_from(registry.len()).expect("more than 4 billion live tasks");
+        registry.push(registered);
+        drop(registry);
         task.header().key.set(key);
         if self.shutting_down.get() {
             // The runtime is being dropped: the task never runs.
@@ -182,16 +199,22 @@ impl Core {
 
     /// One turn of the loop (see the module doc).
     fn turn(&self, done: &mut impl FnMut() -> bool) {
-        self.shared.drain_into(&mut self.run_queue.borrow_mut());
+        let injected = self.shared.drain_into(&mut self.run_queue.borrow_mut());
+        self.soon
+            .pushed
+            .set(self.soon.pushed.get() + injected as u64);
         for _ in 0..self.config.max_batch {
+            self.run_due_callbacks();
             let next = self.run_queue.borrow_mut().pop_front();
             let Some(task) = next else { break };
+            self.popped.set(self.popped.get() + 1);
             self.run_task(task);
             if done() {
                 return;
             }
         }
-        self.run_callbacks();
+        self.run_due_callbacks();
+        self.timers.fire_due();
         self.park();
     }
 
@@ -242,7 +265,13 @@ impl Core {
         let registered = {
             let mut registry = self.registry.borrow_mut();
             match registry.get(key) {
-                Some(t) if t == task => Some(registry.remove(key)),
+                Some(t) if t == task => {
+                    let removed = registry.swap_remove(key);
+                    if let Some(moved) = registry.get(key) {
+                        moved.header().key.set(key as u32);
+                    }
+                    Some(removed)
+                }
                 _ => None,
             }
         };
@@ -253,14 +282,18 @@ impl Core {
         if let Some(w) = h.join_waker.take() {
             w.wake();
         }
-        let (callbacks, wakers) = h.peek_extras(|e| match e {
+        // Nothing non-`Send` may stay in the extras once complete (the last
+        // reference may be dropped on another thread).
+        let (callbacks, wakers, join_slot) = h.peek_extras(|e| match e {
             Some(e) => (
                 std::mem::take(&mut e.callbacks),
                 std::mem::take(&mut e.cancel_wakers),
+                std::mem::take(&mut e.join_slot),
             ),
             None => Default::default(),
         });
         drop(wakers);
+        drop(join_slot);
         for cb in callbacks {
             let t = task.clone();
             self.call_soon(Box::new(move || cb(&t)));
@@ -268,12 +301,20 @@ impl Core {
         drop(registered);
     }
 
-    /// Runs the callbacks queued before this step; later ones wait a turn.
-    fn run_callbacks(&self) {
-        let n = self.soon.borrow().len();
+    /// Runs the callbacks whose turn in the FIFO has come (every task queued
+    /// before them was polled). A panicking callback is logged.
+    fn run_due_callbacks(&self) {
+        // Only those queued before this call: one queued now waits its turn.
+        let n = self.soon.queue.borrow().len();
         for _ in 0..n {
-            let next = self.soon.borrow_mut().pop_front();
-            let Some(cb) = next else { break };
+            let cb = {
+                let mut soon = self.soon.queue.borrow_mut();
+                match soon.front() {
+                    Some((seq, _)) if *seq <= self.popped.get() => soon.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((_, cb)) = cb else { return };
             if let Err(payload) = catch_unwind(AssertUnwindSafe(cb)) {
                 let msg = payload
                     .downcast_ref::<&str>()
@@ -286,9 +327,13 @@ impl Core {
     }
 
     /// Sleeps in the reactor until there is something to do.
+    ///
+    /// With work ready it only looks for I/O (skipped with no I/O source).
+    /// Otherwise it sleeps until the next timer deadline; on a virtual clock
+    /// it instead jumps the clock there, after a last look for I/O.
     fn park(&self) {
         let busy = !self.run_queue.borrow().is_empty()
-            || !self.soon.borrow().is_empty()
+            || !self.soon.queue.borrow().is_empty()
             || self.shared.is_notified();
         let mut reactor = self.reactor.borrow_mut();
         let timeout = if busy {
@@ -296,9 +341,24 @@ impl Core {
                 return;
             }
             Some(Duration::ZERO)
-        } else {
+        } else if self.timers.clock.is_virtual() {
+            if reactor.has_sources() {
+                Self::poll_reactor(&mut reactor, Some(Duration::ZERO));
+                if !self.run_queue.borrow().is_empty() {
+                    return;
+                }
+            }
+            if self.timers.advance_virtual() {
+                return;
+            }
             None
+        } else {
+            self.timers.next_timeout()
         };
+        Self::poll_reactor(&mut reactor, timeout);
+    }
+
+    fn poll_reactor(reactor: &mut Reactor, timeout: Option<Duration>) {
         if let Err(e) = reactor.turn(timeout) {
             panic!("taskloop: polling for I/O failed: {e}");
         }
@@ -360,8 +420,28 @@ impl Core {
         }
         let queued = std::mem::take(&mut *self.run_queue.borrow_mut());
         drop(queued);
-        let callbacks = std::mem::take(&mut *self.soon.borrow_mut());
+        let callbacks = std::mem::take(&mut *self.soon.queue.borrow_mut());
         drop(callbacks);
+    }
+}
+
+/// A queued callback.
+pub(crate) type Callback = Box<dyn FnOnce()>;
+
+/// The loop's callback queue (asyncio's `call_soon` queue).
+#[derive(Default)]
+pub(crate) struct Soon {
+    /// Callbacks, each stamped with the value of `pushed` when it was queued:
+    /// it runs once that many tasks have been popped.
+    pub(crate) queue: RefCell<VecDeque<(u64, Callback)>>,
+    /// Tasks pushed onto the run queue so far.
+    pub(crate) pushed: Cell<u64>,
+}
+
+impl Soon {
+    /// Queues `f` behind every task queued so far.
+    pub(crate) fn push(&self, f: Box<dyn FnOnce()>) {
+        self.queue.borrow_mut().push_back((self.pushed.get(), f));
     }
 }
 

@@ -159,6 +159,7 @@ impl Drop for Runtime {
         // Destructors of the futures may use the runtime API: run them
         // inside the context (unless this thread is running another loop).
         let _enter = (!context::is_entered()).then(|| context::enter(&self.core));
+        context::unregister(&self.core.shared);
         self.core.shutdown();
     }
 }
@@ -211,6 +212,8 @@ impl Builder {
                 max_batch: 128,
                 debug: std::env::var_os("TASKLOOP_DEBUG").is_some_and(|v| v == "1"),
                 slow_poll: Duration::from_millis(100),
+                tick: Duration::from_millis(1),
+                virtual_time: false,
             },
         }
     }
@@ -237,14 +240,35 @@ impl Builder {
         self
     }
 
+    /// The resolution of the timer wheel (default 1 ms): timers fire at
+    /// most one tick late on an idle loop, never early.
+    ///
+    /// # Panics
+    /// If `tick` is zero.
+    pub fn tick(mut self, tick: Duration) -> Builder {
+        assert!(!tick.is_zero(), "Builder::tick: the tick must be non-zero");
+        self.config.tick = tick;
+        self
+    }
+
+    /// Runs the loop on a virtual clock: time stands still while any task is
+    /// ready or any I/O event is pending, and jumps straight to the next
+    /// timer deadline when the loop would otherwise sleep. A test of a
+    /// 30-second timeout then runs in microseconds, deterministically.
+    /// [`time::now`](crate::time::now) reads this clock.
+    pub fn virtual_time(mut self, on: bool) -> Builder {
+        self.config.virtual_time = on;
+        self
+    }
+
     /// Builds the runtime.
     ///
     /// # Errors
     /// If the OS refuses to create the poller or its waker.
     pub fn build(self) -> io::Result<Runtime> {
-        Ok(Runtime {
-            core: Box::new(Core::new(self.config)?),
-        })
+        let core = Box::new(Core::new(self.config)?);
+        context::register(&core.shared, core.soon());
+        Ok(Runtime { core })
     }
 }
 

@@ -81,15 +81,18 @@ impl Shared {
         self.notified.load(Ordering::Acquire)
     }
 
-    /// Moves injected tasks onto the run queue. Loop thread only.
-    pub(crate) fn drain_into(&self, queue: &mut VecDeque<TaskRef>) {
+    /// Moves injected tasks onto the run queue; returns how many. Loop
+    /// thread only.
+    pub(crate) fn drain_into(&self, queue: &mut VecDeque<TaskRef>) -> usize {
         if !self.notified.swap(false, Ordering::AcqRel) {
-            return;
+            return 0;
         }
         let tasks =
             std::mem::take(&mut self.inject.lock().unwrap_or_else(|e| e.into_inner()).tasks);
+        let n = tasks.len();
         // SAFETY: each entry owns a reference, and this is the loop thread.
         queue.extend(tasks.into_iter().map(|t| unsafe { TaskRef::from_raw(t.0) }));
+        n
     }
 
     /// Refuses further wakes and returns what is queued. Loop thread only.

@@ -13,19 +13,23 @@ use crate::cancel::Cancelled;
 /// this error instead. It converts into [`std::io::Error`] and into boxed
 /// errors, so `?` works in the usual places.
 pub struct TaskError {
-    /// Which failure, and the panic payload if it was a panic.
+    /// Which failure, and the panic payload if it was a panic. Boxed so that
+    /// a task's stored `Result<T, TaskError>` stays small.
     repr: Repr,
 }
 
 enum Repr {
     Cancelled,
+    Panicked(Box<Panic>),
+}
+
+/// A caught panic.
+struct Panic {
+    /// The message, copied out at creation so reading it never locks.
+    message: Option<String>,
     /// The payload sits in a `Mutex` only so that `TaskError` is `Sync` (and
-    /// fits `Box<dyn Error + Send + Sync>`); the message is copied out at
-    /// creation so reading it never locks.
-    Panicked {
-        message: Option<String>,
-        payload: Mutex<Box<dyn Any + Send>>,
-    },
+    /// fits `Box<dyn Error + Send + Sync>`).
+    payload: Mutex<Box<dyn Any + Send>>,
 }
 
 impl TaskError {
@@ -41,10 +45,10 @@ impl TaskError {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned());
         TaskError {
-            repr: Repr::Panicked {
+            repr: Repr::Panicked(Box::new(Panic {
                 message,
                 payload: Mutex::new(payload),
-            },
+            })),
         }
     }
 
@@ -55,13 +59,13 @@ impl TaskError {
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panicked { .. })
+        matches!(self.repr, Repr::Panicked(_))
     }
 
     /// The panic message, when the payload was a string (as with `panic!`).
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panicked { message, .. } => message.as_deref(),
+            Repr::Panicked(p) => p.message.as_deref(),
             Repr::Cancelled => None,
         }
     }
@@ -73,9 +77,7 @@ impl TaskError {
     /// Gives the error back if the task was cancelled rather than panicked.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, TaskError> {
         match self.repr {
-            Repr::Panicked { payload, .. } => {
-                Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner()))
-            }
+            Repr::Panicked(p) => Ok(p.payload.into_inner().unwrap_or_else(|e| e.into_inner())),
             Repr::Cancelled => Err(self),
         }
     }
@@ -94,9 +96,9 @@ impl fmt::Debug for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("TaskError::Cancelled"),
-            Repr::Panicked { message, .. } => f
+            Repr::Panicked(p) => f
                 .debug_struct("TaskError::Panicked")
-                .field("message", message)
+                .field("message", &p.message)
                 .finish(),
         }
     }
@@ -106,10 +108,10 @@ impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panicked {
-                message: Some(m), ..
-            } => write!(f, "task panicked: {m}"),
-            Repr::Panicked { message: None, .. } => f.write_str("task panicked"),
+            Repr::Panicked(p) => match &p.message {
+                Some(m) => write!(f, "task panicked: {m}"),
+                None => f.write_str("task panicked"),
+            },
         }
     }
 }
@@ -118,7 +120,7 @@ impl std::error::Error for TaskError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self.repr {
             Repr::Cancelled => Some(&Cancelled),
-            Repr::Panicked { .. } => None,
+            Repr::Panicked(_) => None,
         }
     }
 }

@@ -145,9 +145,9 @@ impl TaskRef {
 
     /// The number of pending cancellation requests (asyncio's `cancelling()`):
     /// raised by each [`cancel`](Self::cancel), lowered only by
-    /// [`uncancel`](Self::uncancel).
+    /// [`uncancel`](Self::uncancel). It saturates at 65,535.
     pub fn cancelling(&self) -> u32 {
-        self.header().cancelling.get()
+        u32::from(self.header().cancelling.get())
     }
 
     /// Takes back one cancellation request and returns the new count
@@ -160,6 +160,7 @@ impl TaskRef {
         let h = self.header();
         let n = h.cancelling.get().saturating_sub(1);
         h.cancelling.set(n);
+        let n = u32::from(n);
         if n == 0 && !h.state.is_complete() {
             h.update_flags(|f| f.without(Flags::CANCEL_PENDING | Flags::CANCEL_DELIVERED));
         }
@@ -169,14 +170,14 @@ impl TaskRef {
     /// Registers `f` to run once the task is done, with a reference to it
     /// (asyncio's `add_done_callback`).
     ///
-    /// Callbacks never run inline: they run from the loop's callback queue,
-    /// in registration order, in the turn after the task completes (or, if it
-    /// is already done, in the next turn). If the runtime is dropped first,
-    /// they are dropped without running.
+    /// Callbacks never run inline: they join the loop's FIFO (shared with
+    /// ready tasks, as asyncio's `call_soon`) when the task completes, or at
+    /// once if it is already done, and run in registration order. If the
+    /// runtime is dropped first, they are dropped without running.
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
         if self.is_done() {
             let task = self.clone();
-            context::call_soon(Box::new(move || f(&task)));
+            context::call_soon(&self.header().shared, Box::new(move || f(&task)));
         } else {
             self.header().with_extras(|e| e.callbacks.push(Box::new(f)));
         }
@@ -267,11 +268,9 @@ impl fmt::Debug for TaskRef {
 /// ```
 pub struct Task<T> {
     /// The counted reference; its `HAS_HANDLE` flag says a `Task` exists.
+    /// The await's own state (`JOIN_FORWARDED`, `join_slot`) lives in the
+    /// task too: there is one handle per task, and it stays one pointer.
     raw: TaskRef,
-    /// Whether the awaiting task's cancellation was forwarded to this one.
-    forwarded: bool,
-    /// Wakes this await when the awaiting task is cancelled.
-    slot: CancelSlot,
     /// The output type; `*const T` keeps `Task` `!Send` like the rest.
     _output: PhantomData<*const T>,
 }
@@ -288,8 +287,6 @@ impl<T> Task<T> {
         raw.header().update_flags(|f| f.with(Flags::HAS_HANDLE));
         Task {
             raw,
-            forwarded: false,
-            slot: CancelSlot::new(),
             _output: PhantomData,
         }
     }
@@ -368,12 +365,13 @@ impl<T> Future for Task<T> {
         let this = self.get_mut();
         let h = this.raw.header();
         if h.state.is_complete() {
-            this.slot.disarm();
+            drop(take_join_slot(h));
             h.update_flags(|f| f.with(Flags::RETRIEVED));
             // SAFETY: `T` is the task's output type.
             let out =
                 unsafe { h.take_output::<T>() }.expect("`Task` polled after its output was taken");
-            if this.forwarded && matches!(&out, Err(e) if e.is_cancelled()) {
+            let forwarded = h.flags.get().contains(Flags::JOIN_FORWARDED);
+            if forwarded && matches!(&out, Err(e) if e.is_cancelled()) {
                 // Our own cancellation came back through the awaited task:
                 // from here on the awaiting task has seen it.
                 if let Some(cur) = context::current_task() {
@@ -390,7 +388,7 @@ impl<T> Future for Task<T> {
             );
             // SAFETY: the executor keeps the current task alive.
             if unsafe { cur.as_ref() }.take_cancel_for_forward() {
-                this.forwarded = true;
+                h.update_flags(|f| f.with(Flags::JOIN_FORWARDED));
                 this.raw.cancel();
             }
         }
@@ -403,9 +401,21 @@ impl<T> Future for Task<T> {
             }
         };
         h.join_waker.set(Some(new));
-        this.slot.arm(cx);
+        // Make a cancel of the awaiting task wake this await, even under a
+        // combinator (the registration is usually not needed and not stored).
+        let mut slot = take_join_slot(h);
+        slot.arm(cx);
+        if slot.is_armed() {
+            h.with_extras(|e| e.join_slot = slot);
+        }
         Poll::Pending
     }
+}
+
+/// Takes the awaiter's registration out of the task, if it has one.
+fn take_join_slot(h: &Header) -> CancelSlot {
+    h.peek_extras(|e| e.map(|e| std::mem::take(&mut e.join_slot)))
+        .unwrap_or_default()
 }
 
 impl<T> Drop for Task<T> {
@@ -413,6 +423,7 @@ impl<T> Drop for Task<T> {
         let h = self.raw.header();
         h.update_flags(|f| f.without(Flags::HAS_HANDLE));
         drop(h.join_waker.take());
+        drop(take_join_slot(h));
         if h.state.is_complete() {
             super::report_unretrieved_panic(&self.raw);
             h.drop_stage();

@@ -35,6 +35,7 @@ use slab::Slab;
 
 use super::state::{Flags, State};
 use super::{TaskError, TaskRef};
+use crate::cancel::CancelSlot;
 use crate::runtime::shared::Shared;
 
 /// The part of every task the executor sees without knowing its type.
@@ -50,8 +51,9 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// Loop-thread flags: cancellation, start, handle, outcome.
     pub(crate) flags: Cell<Flags>,
-    /// asyncio's `cancelling()`: outstanding cancellation requests.
-    pub(crate) cancelling: Cell<u32>,
+    /// asyncio's `cancelling()`: outstanding cancellation requests. 16 bits
+    /// keep the header at 64 bytes; the count saturates at 65,535.
+    pub(crate) cancelling: Cell<u16>,
     /// The task's key in the runtime registry while it is not complete.
     pub(crate) key: Cell<u32>,
     /// The waker of whoever awaits the `Task<T>` handle.
@@ -75,6 +77,9 @@ pub(crate) struct Extras {
     pub(crate) cancel_wakers: Slab<Waker>,
     /// Where the task was spawned, recorded in debug mode.
     pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// The registration of the checkpoint awaiting this task's `Task<T>`
+    /// with the *awaiting* task, kept here so the handle stays one pointer.
+    pub(crate) join_slot: CancelSlot,
 }
 
 /// How a poll or a drop of the future ended, for the executor to record.
@@ -481,5 +486,22 @@ pub(crate) unsafe fn enqueue(ptr: NonNull<Header>) {
     let pushed = crate::runtime::context::push_local(shared, || unsafe { TaskRef::from_raw(ptr) });
     if !pushed {
         shared.inject(ptr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trivial_task_fits_in_a_96_byte_allocation() {
+        // Header plus a stage holding a 16-byte future or a `Result<usize, TaskError>`.
+        assert!(
+            std::mem::size_of::<Header>() <= 64,
+            "{}",
+            std::mem::size_of::<Header>()
+        );
+        let size = std::mem::size_of::<RawTask<std::future::Ready<[usize; 2]>>>();
+        assert!(size <= 96, "{size}");
     }
 }

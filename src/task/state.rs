@@ -115,6 +115,9 @@ impl Flags {
     /// return one; a delivered, unsuppressed cancellation still marks it
     /// cancelled.
     pub(crate) const MAIN: Flags = Flags(1 << 8);
+    /// The task awaiting this task's `Task<T>` forwarded its cancellation to
+    /// it: if this task ends cancelled, the awaiter has seen `Cancelled`.
+    pub(crate) const JOIN_FORWARDED: Flags = Flags(1 << 9);
 
     /// Whether every bit of `other` is set.
     #[inline]

@@ -1,0 +1,248 @@
+//! Timers: the runtime's clock, its timer wheel, and the futures built on
+//! them ([`sleep`], [`sleep_until`], [`interval`]).
+//!
+//! The driver ([`Timers`]) owns the wheel and the clock; the loop asks it for
+//! the next deadline before it sleeps and tells it to fire what is due after
+//! each batch of tasks. A [`TimerEntry`] is the handle every waiting
+//! primitive uses: armed lazily on first poll, re-armed in place, removed at
+//! once on drop. This module never polls a task; firing a timer only wakes
+//! its waker.
+//!
+//! Precision: a timer never fires early; on an idle loop it fires at most
+//! one tick (1 ms by default) plus one turn of the loop late.
+
+mod clock;
+mod sleep;
+mod wheel;
+
+pub use sleep::{Interval, Sleep, interval, sleep, sleep_until};
+
+use std::cell::RefCell;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::runtime::context;
+use clock::{Clock, NEVER};
+use wheel::{TimerKey, Wheel};
+
+/// The runtime's monotonic clock: asyncio's `loop.time()`.
+///
+/// In a runtime built with [`Builder::virtual_time`](crate::Builder::virtual_time)
+/// this is the virtual clock, which moves only when the loop would otherwise
+/// sleep. Outside a runtime it is `Instant::now()`.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+/// rt.block_on(async {
+///     let t0 = taskloop::time::now();
+///     taskloop::time::sleep(Duration::from_secs(3600)).await.unwrap();
+///     assert_eq!(taskloop::time::now() - t0, Duration::from_secs(3600));
+/// });
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub fn now() -> Instant {
+    context::with_core(|core| core.timers.clock.now()).unwrap_or_else(Instant::now)
+}
+
+/// The timer driver of one runtime.
+#[derive(Debug)]
+pub(crate) struct Timers {
+    /// The clock that ticks are measured on.
+    pub(crate) clock: Clock,
+    /// Pending timers and their wakers.
+    wheel: RefCell<Wheel<Waker>>,
+    /// Wakers of fired timers, woken after the wheel is released (a waker
+    /// may run arbitrary code, including timer code).
+    fired: RefCell<Vec<Waker>>,
+}
+
+impl Timers {
+    pub(crate) fn new(tick: Duration, virtual_time: bool) -> Timers {
+        Timers {
+            clock: Clock::new(tick, virtual_time),
+            wheel: RefCell::new(Wheel::new()),
+            fired: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Fires every timer due by the clock's current time; returns how many.
+    pub(crate) fn fire_due(&self) -> usize {
+        let now = self.clock.tick_at(self.clock.now());
+        let mut wheel = self.wheel.borrow_mut();
+        match wheel.next_deadline() {
+            Some(next) if next <= now => {}
+            _ => return 0,
+        }
+        let mut fired = self.fired.take();
+        wheel.advance(now, |_, waker| fired.push(waker));
+        drop(wheel);
+        let n = fired.len();
+        for w in fired.drain(..) {
+            w.wake();
+        }
+        self.fired.replace(fired);
+        n
+    }
+
+    /// How long the loop may sleep before the wheel has work: `None` if no
+    /// timer can fire. Rounded up to whole ticks so the loop never wakes early.
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        let next = self.wheel.borrow().next_deadline()?;
+        let at = self.clock.tick_instant(next)?;
+        Some(at.saturating_duration_since(self.clock.now()))
+    }
+
+    /// Virtual time: jumps the clock to the next point where the wheel has
+    /// work. Returns false if there is none.
+    pub(crate) fn advance_virtual(&self) -> bool {
+        match self.wheel.borrow().next_deadline() {
+            Some(next) => {
+                self.clock.advance_to_tick(next);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A timer owned by a waiting primitive: armed on first poll, re-armed in
+/// place, cancelled (removed from the wheel at once) on drop.
+#[derive(Debug)]
+pub(crate) struct TimerEntry {
+    /// The deadline tick; [`NEVER`] for none.
+    deadline: u64,
+    /// The deadline as given, for `deadline()`.
+    at: Option<Instant>,
+    /// The wheel entry, while armed.
+    key: Option<TimerKey>,
+    /// Set once the deadline passed; cleared by `reset`.
+    expired: bool,
+}
+
+impl TimerEntry {
+    /// An entry for `deadline` (`None`: never).
+    pub(crate) fn at(deadline: Option<Instant>) -> TimerEntry {
+        let at = deadline;
+        let deadline = match deadline {
+            Some(d) => with_timers(|t| t.clock.deadline_tick(d)),
+            None => NEVER,
+        };
+        TimerEntry {
+            deadline,
+            at,
+            key: None,
+            expired: false,
+        }
+    }
+
+    /// An entry `delay` from now (`Duration::MAX` and other unrepresentable
+    /// deadlines: never).
+    pub(crate) fn after(delay: Duration) -> TimerEntry {
+        let (deadline, at) = with_timers(|t| {
+            let now = t.clock.now();
+            (t.clock.delay_tick(now, delay), now.checked_add(delay))
+        });
+        TimerEntry {
+            deadline,
+            at,
+            key: None,
+            expired: false,
+        }
+    }
+
+    /// Whether the deadline has passed (as of the last poll or fire).
+    pub(crate) fn is_expired(&self) -> bool {
+        self.expired
+    }
+
+    /// Ready once the deadline has passed; otherwise makes sure the wheel
+    /// wakes `cx` then.
+    pub(crate) fn poll_expired(&mut self, cx: &Context<'_>) -> Poll<()> {
+        if self.expired {
+            return Poll::Ready(());
+        }
+        if self.deadline == NEVER {
+            return Poll::Pending;
+        }
+        let waker = cx.waker();
+        let old = with_timers(|t| {
+            let mut wheel = t.wheel.borrow_mut();
+            match self.key {
+                Some(key) => match wheel.get_mut(key) {
+                    // Still pending: keep the stored waker current.
+                    Some(w) if w.will_wake(waker) => Ok(None),
+                    Some(w) => Ok(Some(std::mem::replace(w, waker.clone()))),
+                    // The key is stale: the wheel fired it.
+                    None => Err(()),
+                },
+                None => {
+                    self.key = Some(wheel.insert(self.deadline, waker.clone()));
+                    Ok(None)
+                }
+            }
+        });
+        match old {
+            Ok(old) => {
+                drop(old);
+                Poll::Pending
+            }
+            Err(()) => {
+                self.key = None;
+                self.expired = true;
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Moves the deadline (asyncio's `Timeout.reschedule`); the entry is
+    /// pending again even if it had expired.
+    pub(crate) fn reset(&mut self, deadline: Option<Instant>) {
+        let tick = match deadline {
+            Some(d) => with_timers(|t| t.clock.deadline_tick(d)),
+            None => NEVER,
+        };
+        self.deadline = tick;
+        self.at = deadline;
+        self.expired = false;
+        if let Some(key) = self.key {
+            let moved = with_timers(|t| t.wheel.borrow_mut().reschedule(key, tick));
+            if !moved {
+                self.key = None;
+            }
+        }
+    }
+
+    /// The deadline, if any.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// Removes the timer from the wheel.
+    pub(crate) fn cancel(&mut self) {
+        if let Some(key) = self.key.take() {
+            let old = context::with_core(|core| core.timers.wheel.borrow_mut().cancel(key));
+            drop(old);
+        }
+    }
+}
+
+impl Drop for TimerEntry {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Runs `f` with the current runtime's timers.
+///
+/// # Panics
+/// Outside a runtime: timers need a running loop.
+fn with_timers<R>(f: impl FnOnce(&Timers) -> R) -> R {
+    context::with_core(|core| f(&core.timers)).unwrap_or_else(|| {
+        panic!(
+            "a taskloop timer was used outside a taskloop runtime: run it inside \
+             taskloop::run(main) or Runtime::block_on"
+        )
+    })
+}
