@@ -1,0 +1,40 @@
+//! The runtimes under test, one module each, all implementing
+//! [`Contestant`](crate::workloads::Contestant).
+//!
+//! Adding a contestant: write a module with a unit struct implementing `Contestant` (return
+//! `None` for workloads it cannot run yet) and add one line to [`CONTESTANTS`]. The first entry
+//! is the subject: the table shows its ratio against every other contestant.
+//! (Planned: a raw `mio` contestant for a TCP echo workload; it would support only that one.)
+
+use crate::workloads::{Report, Workload, run};
+
+pub mod smol;
+pub mod taskloop;
+pub mod tokio;
+
+/// Runs one workload with the given `n`; `None` means unsupported.
+pub type RunFn = fn(Workload, u64) -> Option<Report>;
+
+pub struct Entry {
+    pub name: &'static str,
+    pub run: RunFn,
+}
+
+pub const CONTESTANTS: &[Entry] = &[
+    Entry {
+        name: "taskloop",
+        run: run::<taskloop::Taskloop>,
+    },
+    Entry {
+        name: "tokio",
+        run: run::<tokio::Tokio>,
+    },
+    Entry {
+        name: "smol",
+        run: run::<smol::Smol>,
+    },
+];
+
+pub fn by_name(name: &str) -> Option<&'static Entry> {
+    CONTESTANTS.iter().find(|c| c.name == name)
+}

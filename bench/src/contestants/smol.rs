@@ -1,0 +1,174 @@
+//! smol: `async_executor::LocalExecutor` driven by `async_io::block_on(ex.run(..))`, timers from
+//! `async_io::Timer` (the same pieces the `smol` crate re-exports).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+use async_io::Timer;
+use futures::future::{join_all, select_all};
+use futures_lite::future::{or, yield_now};
+
+use crate::measure::Span;
+use crate::workloads::{
+    Contestant, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS, fire_delays,
+    fire_report, lateness_ns, overhead_report,
+};
+
+pub struct Smol;
+
+type Executor = Rc<LocalExecutor<'static>>;
+
+/// Build the executor (not measured) and run `body(executor)` on it.
+fn block_on<F, Fut>(body: F) -> Fut::Output
+where
+    F: FnOnce(Executor) -> Fut,
+    Fut: Future,
+{
+    let ex: Executor = Rc::new(LocalExecutor::new());
+    async_io::block_on(ex.run(body(ex.clone())))
+}
+
+/// `timeout(TIMEOUT, fut)`: race `fut` against a timer; `None` if the timer wins.
+async fn timeout<F: Future>(fut: F) -> Option<F::Output> {
+    or(async { Some(fut.await) }, async {
+        Timer::after(TIMEOUT).await;
+        None
+    })
+    .await
+}
+
+async fn chain(ex: Executor, depth: u64) {
+    if depth > 0 {
+        let next = chain(ex.clone(), depth - 1);
+        ex.spawn(next).await;
+    }
+}
+
+impl Contestant for Smol {
+    fn baseline() {
+        block_on(|_| async {});
+    }
+
+    fn spawn_join(n: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let span = Span::start();
+            let mut handles = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                handles.push(ex.spawn(async move { black_box(i) }));
+            }
+            for (i, handle) in handles.into_iter().enumerate() {
+                assert_eq!(handle.await, i as u64);
+            }
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn yield_many(yields_per_task: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let span = Span::start();
+            let handles: Vec<_> = (0..YIELD_TASKS)
+                .map(|_| {
+                    ex.spawn(async move {
+                        for _ in 0..yields_per_task {
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await;
+            }
+            Report::new(span.stop(), YIELD_TASKS * yields_per_task)
+        }))
+    }
+
+    fn chained_spawn(depth: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let span = Span::start();
+            ex.spawn(chain(ex.clone(), depth)).await;
+            Report::new(span.stop(), depth)
+        }))
+    }
+
+    fn timers_cancel(n: u64) -> Option<Report> {
+        Some(block_on(|_| async move {
+            let span = Span::start();
+            for _ in 0..n {
+                timeout(yield_now()).await.unwrap();
+            }
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn timers_fire(n: u64) -> Option<Report> {
+        let delays = fire_delays(n);
+        Some(block_on(|ex| async move {
+            let span = Span::start();
+            let handles: Vec<_> = delays
+                .iter()
+                .map(|&d| {
+                    ex.spawn(async move {
+                        let deadline = Instant::now() + d;
+                        Timer::after(d).await;
+                        lateness_ns(deadline, Instant::now())
+                    })
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(handles.len());
+            for handle in handles {
+                lateness.push(handle.await);
+            }
+            fire_report(span.stop(), &lateness)
+        }))
+    }
+
+    fn wait_for_overhead(n: u64) -> Option<Report> {
+        Some(block_on(|_| async move {
+            let span = Span::start();
+            for i in 0..n {
+                black_box(std::future::ready(black_box(i)).await);
+            }
+            let direct = span.stop();
+            let span = Span::start();
+            for i in 0..n {
+                black_box(timeout(std::future::ready(black_box(i))).await.unwrap());
+            }
+            overhead_report(direct, span.stop(), n)
+        }))
+    }
+
+    fn wait_first_completed(rounds: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let mut rng = XorShift::new();
+            let mut waited = Duration::ZERO;
+            let span = Span::start();
+            for _ in 0..rounds {
+                let handles: Vec<_> = (0..WAIT_TASKS)
+                    .map(|_| {
+                        let k = rng.range(1, WAIT_MAX_YIELDS);
+                        ex.spawn(async move {
+                            for _ in 0..k {
+                                yield_now().await;
+                            }
+                            k
+                        })
+                    })
+                    .collect();
+                let started = Instant::now();
+                let (first, _, rest) = select_all(handles).await;
+                waited += started.elapsed();
+                black_box(first);
+                // Cancel all, then wait until every one is gone (one round trip, like tokio's
+                // abort-all-then-await).
+                join_all(rest.into_iter().map(|handle| handle.cancel())).await;
+            }
+            Report::new(span.stop(), rounds).with(
+                "wait_us_per_op",
+                waited.as_nanos() as f64 / 1e3 / rounds as f64,
+            )
+        }))
+    }
+}

@@ -1,0 +1,167 @@
+//! tokio: `current_thread` runtime with all drivers enabled, tasks on a `LocalSet` via
+//! `spawn_local` (the closest match to a single-threaded, `!Send`-friendly runtime).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use futures::future::select_all;
+use tokio::task::{LocalSet, spawn_local, yield_now};
+use tokio::time::{sleep, timeout};
+
+use crate::measure::Span;
+use crate::workloads::{
+    Contestant, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS, fire_delays,
+    fire_report, lateness_ns, overhead_report,
+};
+
+pub struct Tokio;
+
+/// Build the runtime (not measured) and run `fut` on a `LocalSet`.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build tokio runtime");
+    LocalSet::new().block_on(&rt, fut)
+}
+
+async fn chain(depth: u64) {
+    if depth > 0 {
+        spawn_local(chain(depth - 1)).await.unwrap();
+    }
+}
+
+impl Contestant for Tokio {
+    fn baseline() {
+        block_on(async {});
+    }
+
+    fn spawn_join(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            let mut handles = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                handles.push(spawn_local(async move { black_box(i) }));
+            }
+            for (i, handle) in handles.into_iter().enumerate() {
+                assert_eq!(handle.await.unwrap(), i as u64);
+            }
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn yield_many(yields_per_task: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            let handles: Vec<_> = (0..YIELD_TASKS)
+                .map(|_| {
+                    spawn_local(async move {
+                        for _ in 0..yields_per_task {
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+            Report::new(span.stop(), YIELD_TASKS * yields_per_task)
+        }))
+    }
+
+    fn chained_spawn(depth: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            spawn_local(chain(depth)).await.unwrap();
+            Report::new(span.stop(), depth)
+        }))
+    }
+
+    fn timers_cancel(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            for _ in 0..n {
+                timeout(TIMEOUT, yield_now()).await.unwrap();
+            }
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn timers_fire(n: u64) -> Option<Report> {
+        let delays = fire_delays(n);
+        Some(block_on(async {
+            let span = Span::start();
+            let handles: Vec<_> = delays
+                .iter()
+                .map(|&d| {
+                    spawn_local(async move {
+                        let deadline = Instant::now() + d;
+                        sleep(d).await;
+                        lateness_ns(deadline, Instant::now())
+                    })
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(handles.len());
+            for handle in handles {
+                lateness.push(handle.await.unwrap());
+            }
+            fire_report(span.stop(), &lateness)
+        }))
+    }
+
+    fn wait_for_overhead(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            for i in 0..n {
+                black_box(std::future::ready(black_box(i)).await);
+            }
+            let direct = span.stop();
+            let span = Span::start();
+            for i in 0..n {
+                black_box(
+                    timeout(TIMEOUT, std::future::ready(black_box(i)))
+                        .await
+                        .unwrap(),
+                );
+            }
+            overhead_report(direct, span.stop(), n)
+        }))
+    }
+
+    fn wait_first_completed(rounds: u64) -> Option<Report> {
+        Some(block_on(async {
+            let mut rng = XorShift::new();
+            let mut waited = Duration::ZERO;
+            let span = Span::start();
+            for _ in 0..rounds {
+                let handles: Vec<_> = (0..WAIT_TASKS)
+                    .map(|_| {
+                        let k = rng.range(1, WAIT_MAX_YIELDS);
+                        spawn_local(async move {
+                            for _ in 0..k {
+                                yield_now().await;
+                            }
+                            k
+                        })
+                    })
+                    .collect();
+                let started = Instant::now();
+                let (first, _, rest) = select_all(handles).await;
+                waited += started.elapsed();
+                black_box(first.unwrap());
+                // Cancel all, then await them so the next round starts clean.
+                for handle in &rest {
+                    handle.abort();
+                }
+                for handle in rest {
+                    let _ = handle.await;
+                }
+            }
+            Report::new(span.stop(), rounds).with(
+                "wait_us_per_op",
+                waited.as_nanos() as f64 / 1e3 / rounds as f64,
+            )
+        }))
+    }
+}
