@@ -48,6 +48,7 @@ mod reactor;
 mod runtime;
 mod task;
 mod timer;
+mod wait;
 
 /// Time: the runtime's clock and the timer futures.
 ///
@@ -63,6 +64,13 @@ pub use runtime::{Builder, Runtime, run};
 pub use task::{
     InvalidStateError, NoRuntime, Task, TaskError, TaskId, TaskRef, all_tasks, current_task, spawn,
     try_spawn,
+};
+pub use wait::{
+    AsCompleted, AsCompletedError, Elapsed, Failure, FailureKind, Fallible, GroupClosed,
+    GroupError, NextError, NextResult, Results, ReturnWhen, Shield, TaskGroup, TaskHandle,
+    TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError, WaitError, Waitable,
+    Waited, as_completed, gather, gather_outcomes, gather_tuple, shield, task_group, timeout,
+    timeout_at, wait, wait_for,
 };
 
 /// The README's example, compiled and run as a doctest.

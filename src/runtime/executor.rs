@@ -74,7 +74,7 @@ pub(crate) struct Core {
     /// Where the loop sleeps.
     reactor: RefCell<Reactor>,
     /// The clock and the timer wheel.
-    pub(crate) timers: Timers,
+    pub(crate) timers: Rc<Timers>,
     /// Set while the runtime is dropped: new tasks are cancelled at once.
     shutting_down: Cell<bool>,
     /// Options.
@@ -93,7 +93,7 @@ impl Core {
             popped: Cell::new(0),
             next_id: Cell::new(1),
             reactor: RefCell::new(reactor),
-            timers: Timers::new(config.tick, config.virtual_time),
+            timers: Rc::new(Timers::new(config.tick, config.virtual_time)),
             shutting_down: Cell::new(false),
             config,
         })
@@ -284,16 +284,20 @@ impl Core {
         }
         // Nothing non-`Send` may stay in the extras once complete (the last
         // reference may be dropped on another thread).
-        let (callbacks, wakers, join_slot) = h.peek_extras(|e| match e {
+        let (callbacks, wakers, join_slot, waiters) = h.peek_extras(|e| match e {
             Some(e) => (
                 std::mem::take(&mut e.callbacks),
                 std::mem::take(&mut e.cancel_wakers),
                 std::mem::take(&mut e.join_slot),
+                std::mem::take(&mut e.done_queues),
             ),
             None => Default::default(),
         });
         drop(wakers);
         drop(join_slot);
+        for (_, (queue, index)) in waiters {
+            queue.notify(index);
+        }
         for cb in callbacks {
             let t = task.clone();
             self.call_soon(Box::new(move || cb(&t)));

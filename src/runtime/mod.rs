@@ -157,8 +157,9 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         // Destructors of the futures may use the runtime API: run them
-        // inside the context (unless this thread is running another loop).
-        let _enter = (!context::is_entered()).then(|| context::enter(&self.core));
+        // inside this runtime's context (even when dropped from a task of
+        // another runtime, whose context is restored afterwards).
+        let _enter = context::enter(&self.core);
         context::unregister(&self.core.shared);
         self.core.shutdown();
     }

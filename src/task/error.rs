@@ -6,6 +6,14 @@ use std::sync::Mutex;
 
 use crate::cancel::Cancelled;
 
+/// The message of a panic payload, when it is a string (as with `panic!`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&'static str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 /// Why awaiting a [`Task`](crate::Task) gave no value: the task was cancelled
 /// or it panicked.
 ///
@@ -40,10 +48,7 @@ impl TaskError {
     }
 
     pub(crate) fn panicked(payload: Box<dyn Any + Send>) -> TaskError {
-        let message = payload
-            .downcast_ref::<&'static str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned());
+        let message = panic_message(&*payload);
         TaskError {
             repr: Repr::Panicked(Box::new(Panic {
                 message,

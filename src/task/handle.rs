@@ -157,14 +157,7 @@ impl TaskRef {
     /// and a delivered one is suppressed: the task, if it now returns a
     /// value, counts as finished with that value rather than cancelled.
     pub fn uncancel(&self) -> u32 {
-        let h = self.header();
-        let n = h.cancelling.get().saturating_sub(1);
-        h.cancelling.set(n);
-        let n = u32::from(n);
-        if n == 0 && !h.state.is_complete() {
-            h.update_flags(|f| f.without(Flags::CANCEL_PENDING | Flags::CANCEL_DELIVERED));
-        }
-        n
+        u32::from(self.header().uncancel())
     }
 
     /// Registers `f` to run once the task is done, with a reference to it
@@ -342,6 +335,20 @@ impl<T> Task<T> {
         h.update_flags(|f| f.with(Flags::RETRIEVED));
         // SAFETY: `T` is the task's output type.
         unsafe { h.take_output::<T>() }.ok_or(InvalidStateError::Taken)
+    }
+
+    /// The output of a finished task, without marking it retrieved.
+    pub(crate) fn peek_output(&self) -> Option<&T> {
+        let h = self.raw.header();
+        if !h.state.is_complete() {
+            return None;
+        }
+        // SAFETY: as in `result`.
+        let out = unsafe { h.output::<T>() };
+        // SAFETY: non-null points into the live stage, borrowed with `&self`.
+        (!out.is_null())
+            .then(|| unsafe { &*out }.as_ref().ok())
+            .flatten()
     }
 
     /// The untyped reference to this task.

@@ -10,6 +10,7 @@ mod handle;
 pub(crate) mod raw;
 pub(crate) mod state;
 
+pub(crate) use error::panic_message;
 pub use error::{InvalidStateError, TaskError};
 pub use handle::{Task, TaskId, TaskRef};
 

@@ -28,6 +28,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
@@ -37,6 +38,7 @@ use super::state::{Flags, State};
 use super::{TaskError, TaskRef};
 use crate::cancel::CancelSlot;
 use crate::runtime::shared::Shared;
+use crate::wait::DoneQueue;
 
 /// The part of every task the executor sees without knowing its type.
 #[repr(C)]
@@ -80,6 +82,9 @@ pub(crate) struct Extras {
     /// The registration of the checkpoint awaiting this task's `Task<T>`
     /// with the *awaiting* task, kept here so the handle stays one pointer.
     pub(crate) join_slot: CancelSlot,
+    /// Waiters (`wait`, `as_completed`, groups) to notify at completion,
+    /// with the index they know this task by.
+    pub(crate) done_queues: Slab<(Rc<DoneQueue>, usize)>,
 }
 
 /// How a poll or a drop of the future ended, for the executor to record.
@@ -369,6 +374,18 @@ impl Header {
         let f = self.flags.get();
         self.flags.set(f.without(Flags::CANCEL_PENDING));
         f.contains(Flags::CANCEL_PENDING)
+    }
+
+    /// Takes back one cancellation request (asyncio 3.13's `uncancel`) and
+    /// returns the new count: reaching zero clears a pending or delivered
+    /// request.
+    pub(crate) fn uncancel(&self) -> u16 {
+        let n = self.cancelling.get().saturating_sub(1);
+        self.cancelling.set(n);
+        if n == 0 && !self.state.is_complete() {
+            self.update_flags(|f| f.without(Flags::CANCEL_PENDING | Flags::CANCEL_DELIVERED));
+        }
+        n
     }
 
     /// Records that the task has seen `Cancelled` (through an awaited task

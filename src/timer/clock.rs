@@ -51,11 +51,16 @@ impl Clock {
     }
 
     /// The first tick at or after `deadline` (rounded up, so a timer firing
-    /// at that tick is never early). Never returns [`NEVER`].
+    /// at that tick is never early); [`NEVER`] if that tick is beyond the
+    /// wheel's range (hundreds of millions of years), so it never fires
+    /// rather than fire early.
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
         let ns = deadline.saturating_duration_since(self.origin).as_nanos();
         let tick = ns.div_ceil(u128::from(self.tick_ns));
-        u64::try_from(tick).unwrap_or(NEVER - 1).min(NEVER - 1)
+        match u64::try_from(tick) {
+            Ok(t) if t < NEVER => t,
+            _ => NEVER,
+        }
     }
 
     /// The tick of `now + delay`; [`NEVER`] if that is not representable

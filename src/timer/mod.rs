@@ -18,6 +18,7 @@ mod wheel;
 pub use sleep::{Interval, Sleep, interval, sleep, sleep_until};
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,9 @@ impl Timers {
 /// place, cancelled (removed from the wheel at once) on drop.
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
+    /// The runtime's timers this entry lives in (not whichever runtime
+    /// happens to be running when it is reset or dropped).
+    timers: Rc<Timers>,
     /// The deadline tick; [`NEVER`] for none.
     deadline: u64,
     /// The deadline as given, for `deadline()`.
@@ -124,12 +128,14 @@ pub(crate) struct TimerEntry {
 impl TimerEntry {
     /// An entry for `deadline` (`None`: never).
     pub(crate) fn at(deadline: Option<Instant>) -> TimerEntry {
+        let timers = current_timers();
         let at = deadline;
         let deadline = match deadline {
-            Some(d) => with_timers(|t| t.clock.deadline_tick(d)),
+            Some(d) => timers.clock.deadline_tick(d),
             None => NEVER,
         };
         TimerEntry {
+            timers,
             deadline,
             at,
             key: None,
@@ -140,11 +146,11 @@ impl TimerEntry {
     /// An entry `delay` from now (`Duration::MAX` and other unrepresentable
     /// deadlines: never).
     pub(crate) fn after(delay: Duration) -> TimerEntry {
-        let (deadline, at) = with_timers(|t| {
-            let now = t.clock.now();
-            (t.clock.delay_tick(now, delay), now.checked_add(delay))
-        });
+        let timers = current_timers();
+        let now = timers.clock.now();
+        let (deadline, at) = (timers.clock.delay_tick(now, delay), now.checked_add(delay));
         TimerEntry {
+            timers,
             deadline,
             at,
             key: None,
@@ -167,8 +173,8 @@ impl TimerEntry {
             return Poll::Pending;
         }
         let waker = cx.waker();
-        let old = with_timers(|t| {
-            let mut wheel = t.wheel.borrow_mut();
+        let old = {
+            let mut wheel = self.timers.wheel.borrow_mut();
             match self.key {
                 Some(key) => match wheel.get_mut(key) {
                     // Still pending: keep the stored waker current.
@@ -182,7 +188,7 @@ impl TimerEntry {
                     Ok(None)
                 }
             }
-        });
+        };
         match old {
             Ok(old) => {
                 drop(old);
@@ -200,14 +206,14 @@ impl TimerEntry {
     /// pending again even if it had expired.
     pub(crate) fn reset(&mut self, deadline: Option<Instant>) {
         let tick = match deadline {
-            Some(d) => with_timers(|t| t.clock.deadline_tick(d)),
+            Some(d) => self.timers.clock.deadline_tick(d),
             None => NEVER,
         };
         self.deadline = tick;
         self.at = deadline;
         self.expired = false;
         if let Some(key) = self.key {
-            let moved = with_timers(|t| t.wheel.borrow_mut().reschedule(key, tick));
+            let moved = self.timers.wheel.borrow_mut().reschedule(key, tick);
             if !moved {
                 self.key = None;
             }
@@ -222,7 +228,7 @@ impl TimerEntry {
     /// Removes the timer from the wheel.
     pub(crate) fn cancel(&mut self) {
         if let Some(key) = self.key.take() {
-            let old = context::with_core(|core| core.timers.wheel.borrow_mut().cancel(key));
+            let old = self.timers.wheel.borrow_mut().cancel(key);
             drop(old);
         }
     }
@@ -234,12 +240,12 @@ impl Drop for TimerEntry {
     }
 }
 
-/// Runs `f` with the current runtime's timers.
+/// The current runtime's timers.
 ///
 /// # Panics
 /// Outside a runtime: timers need a running loop.
-fn with_timers<R>(f: impl FnOnce(&Timers) -> R) -> R {
-    context::with_core(|core| f(&core.timers)).unwrap_or_else(|| {
+fn current_timers() -> Rc<Timers> {
+    context::with_core(|core| core.timers.clone()).unwrap_or_else(|| {
         panic!(
             "a taskloop timer was used outside a taskloop runtime: run it inside \
              taskloop::run(main) or Runtime::block_on"

@@ -82,7 +82,7 @@ impl Sleep {
 
     /// Whether the deadline has passed (as of the last poll).
     pub fn is_elapsed(&self) -> bool {
-        self.entry.is_expired()
+        self.yield_once == Some(true) || self.entry.is_expired()
     }
 }
 

@@ -1,0 +1,315 @@
+//! [`as_completed`]: tasks in completion order, in both of asyncio 3.13's
+//! forms.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use super::done::{DoneQueue, Watch};
+use super::wait_set::TaskHandle;
+use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::task::{Task, TaskError};
+use crate::timer::TimerEntry;
+use std::future::Future;
+
+/// Yields tasks in the order they complete: asyncio's `as_completed` (3.13).
+///
+/// * Asynchronous iteration: [`AsCompleted::next`] gives the original handles
+///   in completion order.
+/// * Plain iteration (for `Task<T>` inputs): [`AsCompleted::results`] gives
+///   one future per input, each resolving to the *next* result in completion
+///   order, whichever is awaited first.
+///
+/// Inputs are deduplicated. The timer starts now (a runtime is needed); on
+/// timeout the remaining items report [`NextError::TimedOut`] (carrying their
+/// handle) and nothing is cancelled. A loop that stops and resumes keeps its place.
+/// Empty input yields nothing and arms no timer.
+///
+/// # Panics
+/// With a timeout, outside a taskloop runtime.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{as_completed, spawn, time::sleep};
+/// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+/// rt.block_on(async {
+///     let tasks = [3, 1, 2].map(|s| spawn(async move {
+///         sleep(Duration::from_secs(s)).await.unwrap();
+///         s
+///     }));
+///     let mut order = Vec::new();
+///     let mut done = as_completed(tasks, None);
+///     while let Some(task) = done.next().await {
+///         order.push(task.unwrap().await.unwrap());
+///     }
+///     assert_eq!(order, [1, 2, 3]);
+/// });
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub fn as_completed<W, I>(tasks: I, timeout: impl Into<Option<Duration>>) -> AsCompleted<W>
+where
+    W: TaskHandle,
+    I: IntoIterator<Item = W>,
+{
+    let mut seen = HashSet::new();
+    let items: Vec<W> = tasks
+        .into_iter()
+        .filter(|w| seen.insert(w.task_ref().as_ptr()))
+        .collect();
+    let queue = DoneQueue::new();
+    let watches = items
+        .iter()
+        .enumerate()
+        .map(|(i, w)| queue.watch(w.task_ref(), i))
+        .collect();
+    let timer = match timeout.into() {
+        Some(d) if !items.is_empty() => Some(TimerEntry::after(d)),
+        _ => None,
+    };
+    AsCompleted {
+        inner: Rc::new(RefCell::new(Inner {
+            remaining: items.len(),
+            items: items.into_iter().map(Some).collect(),
+            queue,
+            _watches: watches,
+            timer,
+            timed_out: false,
+        })),
+        slot: CancelSlot::new(),
+    }
+}
+
+/// The iterator of [`as_completed`].
+pub struct AsCompleted<W> {
+    /// State shared with the futures of [`results`](Self::results).
+    inner: Rc<RefCell<Inner<W>>>,
+    /// Wakes `next` when the awaiting task is cancelled.
+    slot: CancelSlot,
+}
+
+/// The shared state.
+struct Inner<W> {
+    /// The inputs; `None` once yielded.
+    items: Vec<Option<W>>,
+    /// Inputs not yet yielded.
+    remaining: usize,
+    /// Completions, in order.
+    queue: Rc<DoneQueue>,
+    /// Registrations with the inputs.
+    _watches: Vec<Watch>,
+    /// The overall timeout.
+    timer: Option<TimerEntry>,
+    /// The timeout fired: the rest are yielded as `TimedOut`.
+    timed_out: bool,
+}
+
+/// Why [`AsCompleted::next`] gave no completed task.
+pub enum NextError<W> {
+    /// This input had not completed when the timeout passed (asyncio's
+    /// `TimeoutError`); its handle is given back and nothing is cancelled.
+    TimedOut(W),
+    /// The awaiting task was cancelled; the iterator keeps its place.
+    Cancelled(Cancelled),
+}
+
+impl<W> NextError<W> {
+    /// Whether the timeout passed.
+    pub fn is_timed_out(&self) -> bool {
+        matches!(self, NextError::TimedOut(_))
+    }
+}
+
+impl<W> fmt::Debug for NextError<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NextError::TimedOut(_) => f.write_str("NextError::TimedOut"),
+            NextError::Cancelled(_) => f.write_str("NextError::Cancelled"),
+        }
+    }
+}
+
+impl<W> fmt::Display for NextError<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NextError::TimedOut(_) => {
+                f.write_str("as_completed timed out before this task completed")
+            }
+            NextError::Cancelled(c) => c.fmt(f),
+        }
+    }
+}
+
+impl<W> std::error::Error for NextError<W> {}
+
+impl<W> Inner<W> {
+    /// The next item, or `Pending` (with `cx` registered).
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<W, NextError<W>>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        if let Some(i) = self.queue.pop() {
+            if let Some(w) = self.items[i].take() {
+                self.remaining -= 1;
+                return Poll::Ready(Some(Ok(w)));
+            }
+        }
+        if !self.timed_out
+            && self
+                .timer
+                .as_mut()
+                .is_some_and(|t| t.poll_expired(cx).is_ready())
+        {
+            self.timed_out = true;
+        }
+        if self.timed_out {
+            let w = self.items.iter_mut().find_map(Option::take);
+            self.remaining -= 1;
+            return Poll::Ready(w.map(|task| Err(NextError::TimedOut(task))));
+        }
+        self.queue.register(cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<W> AsCompleted<W> {
+    /// The next task to complete (asyncio's `__anext__`), or `None` once
+    /// every input was yielded.
+    ///
+    /// # Errors
+    /// [`NextError::TimedOut`] for each input still pending after the
+    /// timeout; [`NextError::Cancelled`] if the awaiting task is cancelled.
+    ///
+    /// # Cancellation
+    /// A checkpoint; a cancelled `next` loses nothing (the iterator keeps
+    /// its place).
+    pub async fn next(&mut self) -> Option<Result<W, NextError<W>>> {
+        let inner = &self.inner;
+        let slot = &mut self.slot;
+        poll_fn(|cx| {
+            if let Err(c) = deliver_pending() {
+                slot.disarm();
+                return Poll::Ready(Some(Err(NextError::Cancelled(c))));
+            }
+            match inner.borrow_mut().poll_next(cx) {
+                Poll::Ready(item) => {
+                    slot.disarm();
+                    Poll::Ready(item)
+                }
+                Poll::Pending => {
+                    slot.arm(cx);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// How many inputs have not been yielded yet.
+    pub fn remaining(&self) -> usize {
+        self.inner.borrow().remaining
+    }
+}
+
+impl<T: 'static> AsCompleted<Task<T>> {
+    /// asyncio's plain iteration: exactly one future per input, each
+    /// resolving to the next *result* in completion order (whichever future
+    /// is awaited first gets the first result), or a timeout error.
+    pub fn results(self) -> Results<T> {
+        let n = self.remaining();
+        Results {
+            inner: self.inner,
+            left: n,
+        }
+    }
+}
+
+/// The futures of [`AsCompleted::results`].
+pub struct Results<T> {
+    /// State shared by every yielded future.
+    inner: Rc<RefCell<Inner<Task<T>>>>,
+    /// Futures still to yield.
+    left: usize,
+}
+
+/// The outcome of one [`Results`] future.
+pub type NextResult<T> = Result<Result<T, TaskError>, AsCompletedError>;
+
+/// Why a [`Results`] future gave no task outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsCompletedError {
+    /// The timeout passed first (asyncio's `TimeoutError`); nothing was cancelled.
+    TimedOut,
+    /// The awaiting task was cancelled.
+    Cancelled(Cancelled),
+}
+
+impl fmt::Display for AsCompletedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AsCompletedError::TimedOut => f.write_str("as_completed timed out"),
+            AsCompletedError::Cancelled(c) => c.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AsCompletedError {}
+
+impl<T: 'static> Iterator for Results<T> {
+    type Item = std::pin::Pin<Box<dyn Future<Output = NextResult<T>>>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let inner = self.inner.clone();
+        Some(Box::pin(async move {
+            let mut slot = CancelSlot::new();
+            let next = poll_fn(|cx| {
+                if let Err(c) = deliver_pending() {
+                    return Poll::Ready(Err(AsCompletedError::Cancelled(c)));
+                }
+                match inner.borrow_mut().poll_next(cx) {
+                    Poll::Ready(item) => Poll::Ready(Ok(item)),
+                    Poll::Pending => {
+                        slot.arm(cx);
+                        Poll::Pending
+                    }
+                }
+            })
+            .await?;
+            match next {
+                Some(Ok(mut task)) => Ok(task
+                    .take_result()
+                    .expect("as_completed yields only tasks that are done")),
+                Some(Err(_)) | None => Err(AsCompletedError::TimedOut),
+            }
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<W> fmt::Debug for AsCompleted<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.inner.borrow().remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Results<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Results").field("left", &self.left).finish()
+    }
+}

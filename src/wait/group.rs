@@ -1,0 +1,486 @@
+//! Task groups: asyncio 3.13's `TaskGroup`, spelled as a scope taking a
+//! closure ([`task_group`]) so that waiting for the children cannot be
+//! forgotten.
+//!
+//! The group owns the bookkeeping of its children (a [`DoneQueue`] of them)
+//! and of the parent's cancellation counter. It never drops a child: an
+//! abort is a cancellation request to each, and the scope waits for every
+//! child's clean-up before it returns.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+use std::task::Poll;
+
+use super::done::{DoneQueue, Watch};
+use super::timeout::TimeoutError;
+use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::runtime::context;
+use crate::task::state::Flags;
+use crate::task::{Task, TaskError, TaskRef};
+
+/// Runs `body` with a [`TaskGroup`] and waits for every task spawned in it:
+/// asyncio's `async with asyncio.TaskGroup() as tg:`.
+///
+/// Rules (asyncio 3.13):
+/// * Children may be spawned from the body and from the children, also while
+///   the scope waits for them after the body returned.
+/// * The first failure — a child returning `Err`, a child panicking, or the
+///   body returning `Err` — aborts the group: every other child is
+///   cancelled, the body too (a child failure cancels the parent task, so
+///   the body sees `Cancelled` at its next checkpoint), and no new spawn is
+///   accepted. A child that ends cancelled is not a failure, nor is an
+///   `Err` that is a cancellation ([`Cancelled`], a cancelled `io::Error`,
+///   `TaskError` or `TimeoutError`).
+/// * The scope waits for *every* child's clean-up, then returns the body's
+///   value or a [`GroupError`] listing the failures, children's in the order
+///   observed and the body's last; nested groups nest.
+/// * A cancellation of the parent from outside is never lost: with no
+///   failure it gives [`GroupError::Cancelled`]; failures take priority, and
+///   the cancellation is then requested again so the parent's next
+///   checkpoint sees it. The parent's [`cancelling`](TaskRef::cancelling) is
+///   back at its entry value when only the group cancelled it.
+///
+/// # Cancellation
+/// The scope waits at a checkpoint for the children; a cancellation there
+/// aborts the group and is reported after the children finished.
+///
+/// # Panics
+/// If awaited outside a taskloop task.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{task_group, time::sleep};
+/// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+/// let sum = rt.block_on(task_group(|tg| async move {
+///     let a = tg.spawn(async { sleep(Duration::from_secs(1)).await?; Ok::<_, taskloop::Cancelled>(1) })?;
+///     let b = tg.spawn(async { sleep(Duration::from_secs(2)).await?; Ok::<_, taskloop::Cancelled>(2) })?;
+///     Ok::<_, taskloop::GroupClosed>((a, b))
+/// }));
+/// let (a, b) = sum.unwrap();
+/// assert_eq!(a.result().unwrap().unwrap().as_ref().unwrap() + b.result().unwrap().unwrap().as_ref().unwrap(), 3);
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub async fn task_group<B, Fut, T, E>(body: B) -> Result<T, GroupError>
+where
+    B: FnOnce(TaskGroup) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: fmt::Display + 'static,
+{
+    let parent = context::current_task()
+        .unwrap_or_else(|| panic!("a taskloop task group was awaited outside a taskloop task"));
+    // SAFETY: the executor keeps the current task alive while polling it.
+    let parent_ref = unsafe { TaskRef::clone_from_ptr(parent) };
+    let h = parent_ref.header();
+    let entry_cancelling = h.cancelling.get();
+    let delivered_before = h.flags.get().contains(Flags::CANCEL_DELIVERED);
+    let pending_before = h.flags.get().contains(Flags::CANCEL_PENDING);
+    h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+
+    let inner = Rc::new(Inner {
+        parent: parent_ref.clone(),
+        queue: DoneQueue::new(),
+        children: RefCell::new(Vec::new()),
+        watches: RefCell::new(Vec::new()),
+        aborting: Cell::new(false),
+        closed: Cell::new(false),
+        failures: RefCell::new(Vec::new()),
+        parent_cancel_requested: Cell::new(false),
+        cancelled_by_user: Cell::new(false),
+    });
+    let group = TaskGroup {
+        inner: inner.clone(),
+    };
+    let mut body = std::pin::pin!(body(group));
+    let mut body_out: Option<Result<T, E>> = None;
+    let mut done = 0;
+    let mut foreign_cancel_seen = false;
+    let mut slot = CancelSlot::new();
+    poll_fn(|cx| {
+        if body_out.is_none() {
+            if let Poll::Ready(out) = body.as_mut().poll(cx) {
+                if let Err(e) = &out {
+                    if !is_cancellation(e) && !inner.aborting.get() {
+                        inner.abort();
+                    }
+                }
+                body_out = Some(out);
+            }
+        }
+        while inner.queue.pop().is_some() {
+            done += 1;
+        }
+        if body_out.is_some() {
+            if deliver_pending().is_err() && !inner.aborting.get() {
+                // An outside cancellation while waiting: abort, remember it.
+                foreign_cancel_seen = true;
+                inner.abort();
+            }
+            if done == inner.children.borrow().len() {
+                return Poll::Ready(());
+            }
+        }
+        inner.queue.register(cx.waker());
+        if body_out.is_some() {
+            slot.arm(cx);
+        }
+        Poll::Pending
+    })
+    .await;
+    inner.closed.set(true);
+    inner.watches.borrow_mut().clear();
+
+    // The parent's cancellation state, as asyncio's `__aexit__` leaves it.
+    if inner.parent_cancel_requested.get() {
+        h.uncancel();
+    }
+    let foreign = h.cancelling.get() > entry_cancelling || foreign_cancel_seen;
+    let delivered = h.flags.get().contains(Flags::CANCEL_DELIVERED);
+    if !foreign {
+        h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+        if !pending_before {
+            h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
+        }
+    }
+    let body_out = body_out.expect("the body finished before the scope");
+    let mut failures = inner.failures.take();
+    if let Err(e) = body_out.as_ref() {
+        if !is_cancellation(e) {
+            failures.push(Failure::body(body_out.as_ref().err().expect("an error")));
+        }
+    }
+    let result = if !failures.is_empty() {
+        if foreign && delivered {
+            // 3.13 (gh-116720): errors win, but the outside cancellation is
+            // requested again so the parent's next checkpoint sees it.
+            h.update_flags(|f| {
+                f.without(Flags::CANCEL_DELIVERED)
+                    .with(Flags::CANCEL_PENDING)
+            });
+        }
+        Err(GroupError::Failed(failures))
+    } else if foreign || inner.cancelled_by_user.get() {
+        Err(GroupError::Cancelled)
+    } else {
+        match body_out {
+            Ok(v) => Ok(v),
+            Err(_) => Err(GroupError::Cancelled),
+        }
+    };
+    if delivered_before {
+        h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
+    }
+    result
+}
+
+/// A handle to spawn children into a running [`task_group`]; clonable, so
+/// children can spawn siblings.
+#[derive(Clone)]
+pub struct TaskGroup {
+    /// The group's state.
+    inner: Rc<Inner>,
+}
+
+/// A group's state.
+struct Inner {
+    /// The task running the scope.
+    parent: TaskRef,
+    /// Completions of the children.
+    queue: Rc<DoneQueue>,
+    /// Every child, by the index its watch reports.
+    children: RefCell<Vec<TaskRef>>,
+    /// Registrations with the children.
+    watches: RefCell<Vec<Watch>>,
+    /// A failure (or `cancel()`) aborted the group: no more spawns.
+    aborting: Cell<bool>,
+    /// The scope returned: no more spawns.
+    closed: Cell<bool>,
+    /// Failures in the order observed.
+    failures: RefCell<Vec<Failure>>,
+    /// The group cancelled the parent (to be taken back on exit).
+    parent_cancel_requested: Cell<bool>,
+    /// `TaskGroup::cancel` was called.
+    cancelled_by_user: Cell<bool>,
+}
+
+impl Inner {
+    /// Cancels every child still running.
+    fn abort(&self) {
+        self.aborting.set(true);
+        let children = self.children.borrow().clone();
+        for c in children {
+            c.cancel();
+        }
+    }
+
+    /// Records a failure; the first one aborts the group and cancels the
+    /// parent (so the body stops at its next checkpoint).
+    fn fail(&self, failure: Failure) {
+        self.failures.borrow_mut().push(failure);
+        self.stop_parent();
+    }
+
+    /// Aborts and cancels the parent, once.
+    fn stop_parent(&self) {
+        if !self.aborting.get() {
+            self.abort();
+        }
+        if !self.parent_cancel_requested.get() && !self.parent.is_done() {
+            self.parent_cancel_requested.set(true);
+            self.parent.cancel();
+        }
+    }
+}
+
+impl TaskGroup {
+    /// Spawns a child into the group (asyncio's `tg.create_task`).
+    ///
+    /// The child's output is a `Result`; an `Err` that is not a cancellation
+    /// is a failure of the group (its `Display` text goes into the
+    /// [`GroupError`]; the value itself stays on the returned handle).
+    ///
+    /// # Errors
+    /// [`GroupClosed`] once the group is aborting or has finished; the
+    /// future is dropped unpolled.
+    pub fn spawn<F, T, E>(&self, future: F) -> Result<Task<Result<T, E>>, GroupClosed>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: fmt::Display + 'static,
+    {
+        if self.inner.closed.get() {
+            return Err(GroupClosed::Finished);
+        }
+        if self.inner.aborting.get() {
+            return Err(GroupClosed::Aborting);
+        }
+        let inner = self.inner.clone();
+        let task = crate::spawn(async move {
+            let mut future = std::pin::pin!(future);
+            // Catch a panic only to record it (with its message), then let
+            // it go on to make the task panicked as usual.
+            let out =
+                poll_fn(
+                    |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                        Ok(poll) => poll,
+                        Err(payload) => {
+                            inner.fail(Failure {
+                                task: crate::current_task(),
+                                kind: FailureKind::Panic,
+                                message: crate::task::panic_message(&*payload)
+                                    .unwrap_or_else(|| "<non-string panic payload>".to_owned()),
+                                nested: None,
+                            });
+                            resume_unwind(payload)
+                        }
+                    },
+                )
+                .await;
+            if let Err(e) = &out {
+                if !is_cancellation(e) {
+                    inner.fail(Failure {
+                        task: crate::current_task(),
+                        kind: FailureKind::Error,
+                        message: e.to_string(),
+                        nested: (e as &dyn Any)
+                            .downcast_ref::<GroupError>()
+                            .cloned()
+                            .map(Box::new),
+                    });
+                }
+            }
+            out
+        });
+        let index = self.inner.children.borrow().len();
+        self.inner
+            .children
+            .borrow_mut()
+            .push(task.as_task_ref().clone());
+        let watch = self.inner.queue.watch(task.as_task_ref(), index);
+        self.inner.watches.borrow_mut().push(watch);
+        Ok(task)
+    }
+
+    /// Cancels the group: every child and the body are cancelled (the group
+    /// then returns [`GroupError::Cancelled`] unless a failure occurred) and
+    /// no new spawn is accepted.
+    pub fn cancel(&self) {
+        self.inner.cancelled_by_user.set(true);
+        self.inner.stop_parent();
+    }
+
+    /// How many children were spawned.
+    pub fn len(&self) -> usize {
+        self.inner.children.borrow().len()
+    }
+
+    /// Whether no child was spawned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("children", &self.len())
+            .field("aborting", &self.inner.aborting.get())
+            .finish()
+    }
+}
+
+/// [`TaskGroup::spawn`] refused a child: asyncio's `RuntimeError`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupClosed {
+    /// The group is aborting after a failure or `cancel()`.
+    Aborting,
+    /// The group has finished.
+    Finished,
+}
+
+impl fmt::Display for GroupClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupClosed::Aborting => "the task group is shutting down",
+            GroupClosed::Finished => "the task group is finished",
+        })
+    }
+}
+
+impl std::error::Error for GroupClosed {}
+
+/// How a [`task_group`] failed: asyncio's `ExceptionGroup`, or a
+/// cancellation from outside.
+#[derive(Clone, Debug)]
+pub enum GroupError {
+    /// Children and/or the body failed; in the order observed, body last.
+    Failed(Vec<Failure>),
+    /// The parent task was cancelled from outside (or the group was
+    /// cancelled with [`TaskGroup::cancel`]) and nothing failed.
+    Cancelled,
+}
+
+impl GroupError {
+    /// The failures (empty for `Cancelled`).
+    pub fn failures(&self) -> &[Failure] {
+        match self {
+            GroupError::Failed(f) => f,
+            GroupError::Cancelled => &[],
+        }
+    }
+
+    /// Whether this is a cancellation rather than failures.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, GroupError::Cancelled)
+    }
+}
+
+impl fmt::Display for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupError::Cancelled => f.write_str("the task group was cancelled"),
+            GroupError::Failed(failures) => {
+                write!(
+                    f,
+                    "unhandled errors in a task group ({} sub-error",
+                    failures.len()
+                )?;
+                if failures.len() != 1 {
+                    f.write_str("s")?;
+                }
+                f.write_str(")")?;
+                for failure in failures {
+                    write!(f, "; {failure}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for GroupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GroupError::Cancelled => Some(&Cancelled),
+            GroupError::Failed(_) => None,
+        }
+    }
+}
+
+/// One failure in a [`GroupError`].
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The child that failed; `None` for the body.
+    pub task: Option<TaskRef>,
+    /// Error or panic.
+    pub kind: FailureKind,
+    /// The error's `Display` text or the panic message.
+    pub message: String,
+    /// The group error this failure carries, if the failing code ran a
+    /// group itself (nested groups nest their errors).
+    pub nested: Option<Box<GroupError>>,
+}
+
+impl Failure {
+    fn body<E: fmt::Display + 'static>(e: &E) -> Failure {
+        Failure {
+            task: None,
+            kind: FailureKind::Error,
+            message: e.to_string(),
+            nested: (e as &dyn Any)
+                .downcast_ref::<GroupError>()
+                .cloned()
+                .map(Box::new),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = match &self.task {
+            Some(t) => t.name(),
+            None => "the body".to_owned(),
+        };
+        match self.kind {
+            FailureKind::Error => write!(f, "{who} failed: {}", self.message),
+            FailureKind::Panic => write!(f, "{who} panicked: {}", self.message),
+        }
+    }
+}
+
+/// What kind of failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The code returned `Err`.
+    Error,
+    /// The task panicked.
+    Panic,
+}
+
+/// Whether an error value means "cancelled" rather than "failed".
+fn is_cancellation<E: 'static>(e: &E) -> bool {
+    let any = e as &dyn Any;
+    any.is::<Cancelled>()
+        || any
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| crate::is_cancelled(e))
+        || any
+            .downcast_ref::<TaskError>()
+            .is_some_and(TaskError::is_cancelled)
+        || any
+            .downcast_ref::<TimeoutError>()
+            .is_some_and(TimeoutError::is_cancelled)
+        || any
+            .downcast_ref::<GroupError>()
+            .is_some_and(GroupError::is_cancelled)
+        || any
+            .downcast_ref::<Box<dyn std::error::Error>>()
+            .is_some_and(|e| crate::is_cancelled(&**e))
+        || any
+            .downcast_ref::<Box<dyn std::error::Error + Send + Sync>>()
+            .is_some_and(|e| crate::is_cancelled(&**e))
+}

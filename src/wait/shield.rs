@@ -1,0 +1,82 @@
+//! [`shield`]: await a task without forwarding the awaiter's cancellation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::task::{Task, TaskError};
+
+/// Awaits `task` while protecting it from the awaiting task's cancellation:
+/// asyncio's `shield`.
+///
+/// If the awaiting task is cancelled, the shield returns `Err(Cancelled)` at
+/// once and the task runs on to completion; its outcome is not lost: it stays
+/// on the handle, which the caller still owns. `wait_for(shield(&mut t), d)`
+/// therefore times out and leaves `t` running.
+///
+/// To shield a plain future, [`spawn`](crate::spawn) it first, as asyncio's
+/// `shield` does with `ensure_future`.
+///
+/// # Cancellation
+/// A checkpoint for the *awaiting* task only: its cancellation is delivered
+/// here and never forwarded to `task`. A task already done gives its output.
+///
+/// # Examples
+/// ```
+/// # taskloop::run(async {
+/// let mut work = taskloop::spawn(async {
+///     for _ in 0..3 {
+///         taskloop::yield_now().await.unwrap();
+///     }
+///     "finished"
+/// });
+/// taskloop::current_task().unwrap().cancel();
+/// assert!(taskloop::shield(&mut work).await.is_err()); // we were cancelled...
+/// assert_eq!(work.await.unwrap(), "finished"); // ...the work was not
+/// # });
+/// ```
+pub fn shield<T>(task: &mut Task<T>) -> Shield<'_, T> {
+    Shield {
+        task,
+        slot: CancelSlot::new(),
+    }
+}
+
+/// The future of [`shield`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Shield<'a, T> {
+    /// The protected task.
+    task: &'a mut Task<T>,
+    /// Wakes the shield when the awaiting task is cancelled.
+    slot: CancelSlot,
+}
+
+impl<T> Future for Shield<'_, T> {
+    type Output = Result<Result<T, TaskError>, Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.task.is_done() {
+            this.slot.disarm();
+            return Pin::new(&mut *this.task).poll(cx).map(Ok);
+        }
+        // Deliver our own cancellation here, before the handle's poll could
+        // forward it.
+        if let Err(c) = deliver_pending() {
+            this.slot.disarm();
+            return Poll::Ready(Err(c));
+        }
+        match Pin::new(&mut *this.task).poll(cx) {
+            Poll::Ready(out) => {
+                this.slot.disarm();
+                Poll::Ready(Ok(out))
+            }
+            Poll::Pending => {
+                this.slot.arm(cx);
+                Poll::Pending
+            }
+        }
+    }
+}

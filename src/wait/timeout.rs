@@ -1,0 +1,553 @@
+//! Timeout scopes ([`timeout`], [`timeout_at`]) and [`wait_for`], which is
+//! one of them, as in asyncio 3.12+.
+//!
+//! A scope owns its inner future and polls it inline, in the calling task.
+//! At the deadline it *requests* cancellation of that task (asyncio's
+//! `Timeout` does exactly this), keeps polling the inner future through its
+//! clean-up, and converts the cancellation into [`TimeoutError::Elapsed`]
+//! only if it was its own, by asyncio's counter rule. It never drops the
+//! inner future early unless a clean-up grace period was set and ran out.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::cancel::Cancelled;
+use crate::runtime::context;
+use crate::task::TaskRef;
+use crate::task::raw::Header;
+use crate::task::state::Flags;
+use crate::timer::{self, TimerEntry};
+
+/// Runs `future` with a deadline `delay` after its first poll: asyncio's
+/// `async with asyncio.timeout(delay)`. `None` means no deadline; a
+/// `Duration` converts into `Some`.
+///
+/// # Outcome
+/// * The future completes before the deadline: `Ok(output)`.
+/// * The deadline passes: the calling task's cancellation is requested, the
+///   future runs on until it completes (its clean-up included), then:
+///   * if it completed before the request was delivered to one of its
+///     checkpoints, its output is returned: a value is never lost;
+///   * if the request was delivered, `Err(TimeoutError::Elapsed)`, the
+///     output is dropped, and the task's [`cancelling`](TaskRef::cancelling)
+///     is back at its value on entry.
+/// * The calling task is also cancelled by someone else (before or after
+///   the deadline) and that cancellation reached the future:
+///   `Err(TimeoutError::Cancelled)`, never turned into a timeout; the task
+///   stays cancelled.
+///
+/// Nested scopes follow asyncio's counter rule: each converts only its own
+/// expiry; when an outer deadline passes, inner scopes let the cancellation
+/// through.
+///
+/// # Cancellation
+/// The scope itself is not a checkpoint; the inner future's await points are.
+///
+/// # Panics
+/// If polled outside a taskloop task.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::time::sleep;
+/// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+/// rt.block_on(async {
+///     let slow = taskloop::timeout(Duration::from_secs(1), sleep(Duration::from_secs(60)));
+///     assert!(slow.await.unwrap_err().is_elapsed());
+///     let fast = taskloop::timeout(Duration::from_secs(1), async { 7 });
+///     assert_eq!(fast.await.unwrap(), 7);
+/// });
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub fn timeout<F: Future>(delay: impl Into<Option<Duration>>, future: F) -> Timeout<F> {
+    Timeout::new(
+        match delay.into() {
+            Some(d) => Deadline::After(d),
+            None => Deadline::Never,
+        },
+        future,
+    )
+}
+
+/// Like [`timeout`], with an absolute deadline on the runtime's clock
+/// ([`time::now`](crate::time::now)): asyncio's `timeout_at`.
+pub fn timeout_at<F: Future>(deadline: impl Into<Option<Instant>>, future: F) -> Timeout<F> {
+    Timeout::new(
+        match deadline.into() {
+            Some(at) => Deadline::At(at),
+            None => Deadline::Never,
+        },
+        future,
+    )
+}
+
+/// Waits for `future` with a timeout: asyncio's `wait_for`, which since 3.12
+/// is a [`timeout`] scope around the awaited future, and so is this.
+///
+/// The future runs inline in the calling task (no `'static`, no spawn). If it
+/// is a [`Task`](crate::Task) handle, the cancellation at the deadline is
+/// forwarded to that task and `wait_for` waits for it to finish.
+///
+/// A zero timeout returns the value of a future that completes on its first
+/// poll, without suspending; otherwise it cancels at once and waits.
+/// `Duration::MAX` never fires. The outcome rules are those of [`timeout`];
+/// [`Timeout::cleanup_grace`] bounds how long the clean-up may take.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::time::sleep;
+/// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+/// rt.block_on(async {
+///     let t0 = taskloop::time::now();
+///     let err = taskloop::wait_for(sleep(Duration::from_secs(30)), Duration::from_secs(2))
+///         .await
+///         .unwrap_err();
+///     assert!(err.is_elapsed());
+///     assert_eq!(taskloop::time::now() - t0, Duration::from_secs(2));
+/// });
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub fn wait_for<F: Future>(future: F, timeout: impl Into<Option<Duration>>) -> Timeout<F> {
+    self::timeout(timeout, future)
+}
+
+/// When the scope's deadline is.
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    /// `delay` after the first poll.
+    After(Duration),
+    /// At this instant.
+    At(Instant),
+    /// None.
+    Never,
+}
+
+/// asyncio's `Timeout` states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Created,
+    Entered,
+    Expiring,
+    Expired,
+    Exited,
+}
+
+/// What a [`TimeoutHandle`] shares with its scope.
+#[derive(Debug)]
+struct Shared {
+    /// The deadline once entered (`None`: none).
+    when: Cell<Option<Instant>>,
+    /// The scope's state.
+    state: Cell<State>,
+    /// `reschedule` moved the deadline: the scope must re-arm its timer.
+    moved: Cell<bool>,
+    /// The scope's waker, to re-arm after a reschedule from another task.
+    waker: RefCell<Option<Waker>>,
+}
+
+/// A timeout scope around a future; see [`timeout`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout<F> {
+    /// The inner future; `None` once dropped by a grace-period abort.
+    /// Structurally pinned.
+    future: Option<F>,
+    /// The deadline as given, resolved on entry.
+    deadline: Deadline,
+    /// The timer, armed on the first pending poll.
+    timer: Option<TimerEntry>,
+    /// State, shared with handles once one exists.
+    shared: Rc<Shared>,
+    /// The task the scope runs in (set on entry, not counted: the scope is
+    /// only polled by that task).
+    task: Option<NonNull<Header>>,
+    /// The task's `cancelling()` on entry.
+    cancelling_at_entry: u16,
+    /// The task had seen `Cancelled` before entry (restored on exit).
+    delivered_before: bool,
+    /// A request was already pending on entry (it is not ours to withdraw).
+    pending_before: bool,
+    /// When the deadline fired, for the clean-up duration.
+    expired_at: Option<Instant>,
+    /// Longest clean-up allowed after the deadline.
+    grace: Option<Duration>,
+    /// Timer of the grace period.
+    grace_timer: Option<TimerEntry>,
+}
+
+impl<F: Future> Timeout<F> {
+    fn new(deadline: Deadline, future: F) -> Timeout<F> {
+        Timeout {
+            future: Some(future),
+            deadline,
+            timer: None,
+            shared: Rc::new(Shared {
+                when: Cell::new(None),
+                state: Cell::new(State::Created),
+                moved: Cell::new(false),
+                waker: RefCell::new(None),
+            }),
+            task: None,
+            cancelling_at_entry: 0,
+            delivered_before: false,
+            pending_before: false,
+            expired_at: None,
+            grace: None,
+            grace_timer: None,
+        }
+    }
+
+    /// Bounds the clean-up after the deadline: if the inner future has not
+    /// finished `grace` after the cancellation was requested, it is dropped
+    /// (a hard abort) and the error says the clean-up was cut short.
+    /// asyncio has no such bound; its `wait_for` can overrun without limit.
+    pub fn cleanup_grace(mut self, grace: Duration) -> Timeout<F> {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// A handle to reschedule or inspect the scope, also from another task.
+    pub fn handle(&self) -> TimeoutHandle {
+        TimeoutHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<F> Timeout<F> {
+    /// Enters the scope: records the task's cancellation state.
+    fn enter(&mut self) -> &Header {
+        let ptr = context::current_task().unwrap_or_else(|| {
+            panic!("a taskloop timeout or wait_for was polled outside a taskloop task")
+        });
+        // SAFETY: the executor keeps the current task alive while polling it.
+        let h = unsafe { ptr.as_ref() };
+        let f = h.flags.get();
+        self.task = Some(ptr);
+        self.cancelling_at_entry = h.cancelling.get();
+        self.delivered_before = f.contains(Flags::CANCEL_DELIVERED);
+        self.pending_before = f.contains(Flags::CANCEL_PENDING);
+        h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+        self.shared.state.set(State::Entered);
+        h
+    }
+
+    /// The deadline fired: request cancellation of the task.
+    fn expire(&mut self, h: &Header) {
+        self.shared.state.set(State::Expiring);
+        self.expired_at = Some(timer::now());
+        if let Some(t) = self.timer.as_mut() {
+            t.cancel();
+        }
+        // SAFETY: `h` is the current task, alive for this poll.
+        let task = unsafe { TaskRef::clone_from_ptr(NonNull::from(h)) };
+        task.cancel();
+    }
+
+    /// The inner future completed (or was dropped): decide the outcome.
+    fn finish<T>(&mut self, h: &Header, output: Option<T>) -> Result<T, TimeoutError> {
+        let delivered = h.flags.get().contains(Flags::CANCEL_DELIVERED);
+        let result = match self.shared.state.get() {
+            State::Expiring => {
+                self.shared.state.set(State::Expired);
+                let left = h.uncancel();
+                let cleanup = self.expired_at.map_or(Duration::ZERO, |t| {
+                    timer::now().saturating_duration_since(t)
+                });
+                let cut_short = output.is_none();
+                if left <= self.cancelling_at_entry {
+                    // Only our request was outstanding: withdraw it.
+                    h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+                    if !self.pending_before {
+                        h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
+                    }
+                    match output {
+                        Some(v) if !delivered => Ok(v),
+                        _ => Err(TimeoutError::Elapsed(Elapsed { cleanup, cut_short })),
+                    }
+                } else {
+                    match output {
+                        Some(v) if !delivered => Ok(v),
+                        _ => Err(TimeoutError::Cancelled(Cancelled)),
+                    }
+                }
+            }
+            _ => {
+                self.shared.state.set(State::Exited);
+                match output {
+                    Some(v) if !delivered => Ok(v),
+                    _ => Err(TimeoutError::Cancelled(Cancelled)),
+                }
+            }
+        };
+        if self.delivered_before {
+            h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
+        }
+        self.timer = None;
+        self.grace_timer = None;
+        result
+    }
+
+    /// Resolves the deadline on entry.
+    fn resolve(&self) -> Option<Instant> {
+        match self.deadline {
+            Deadline::After(d) => timer::now().checked_add(d),
+            Deadline::At(at) => Some(at),
+            Deadline::Never => None,
+        }
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, TimeoutError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out
+        // (only dropped in place through `Pin::set`), and `Timeout` has no
+        // `Drop` impl or `Unpin` impl that would move it. No other field is
+        // pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let h = match this.task {
+            // SAFETY: set on entry to the task polling us, which is the
+            // current task and alive for this poll.
+            Some(ptr) => unsafe { &*ptr.as_ptr() },
+            None => {
+                let h = this.enter();
+                // SAFETY: the header outlives this poll (see above); the
+                // borrow of `this` ended.
+                unsafe { &*(h as *const Header) }
+            }
+        };
+        let state = this.shared.state.get();
+        if matches!(state, State::Expired | State::Exited) {
+            panic!("`Timeout` polled after completion");
+        }
+        let polled = {
+            // SAFETY: see above; the pin is projected to `future` only.
+            let future = unsafe { Pin::new_unchecked(&mut this.future) };
+            let Some(inner) = future.as_pin_mut() else {
+                unreachable!("the inner future is only dropped when the scope finishes")
+            };
+            inner.poll(cx)
+        };
+        if let Poll::Ready(v) = polled {
+            return Poll::Ready(this.finish(h, Some(v)));
+        }
+        if this.shared.state.get() == State::Entered {
+            if this.timer.is_none() || this.shared.moved.replace(false) {
+                let when = match this.timer {
+                    None => {
+                        let when = this.resolve();
+                        this.shared.when.set(when);
+                        when
+                    }
+                    Some(_) => this.shared.when.get(),
+                };
+                if when.is_some_and(|w| w <= timer::now()) {
+                    // asyncio's `timeout <= 0` path: cancel at once.
+                    this.expire(h);
+                    return Poll::Pending;
+                }
+                match this.timer.as_mut() {
+                    Some(t) => t.reset(when),
+                    None => this.timer = Some(TimerEntry::at(when)),
+                }
+            }
+            *this.shared.waker.borrow_mut() = Some(cx.waker().clone());
+            let timer = this.timer.as_mut().expect("armed above");
+            if timer.poll_expired(cx).is_ready() {
+                this.expire(h);
+            }
+        }
+        if this.shared.state.get() == State::Expiring {
+            if let Some(grace) = this.grace {
+                let t = this
+                    .grace_timer
+                    .get_or_insert_with(|| TimerEntry::after(grace));
+                if t.poll_expired(cx).is_ready() {
+                    // SAFETY: see above; dropping in place keeps the pin promise.
+                    unsafe { Pin::new_unchecked(&mut this.future) }.set(None);
+                    return Poll::Ready(this.finish::<F::Output>(h, None));
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<F> fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("state", &self.shared.state.get())
+            .field("when", &self.shared.when.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle to a [`Timeout`] scope: asyncio's `Timeout` object methods.
+#[derive(Clone, Debug)]
+pub struct TimeoutHandle {
+    /// The scope's shared state.
+    shared: Rc<Shared>,
+}
+
+impl TimeoutHandle {
+    /// The current deadline (`None` before entry or when there is none):
+    /// asyncio's `when()`.
+    pub fn when(&self) -> Option<Instant> {
+        self.shared.when.get()
+    }
+
+    /// Whether the deadline fired: asyncio's `expired()`.
+    pub fn expired(&self) -> bool {
+        matches!(self.shared.state.get(), State::Expiring | State::Expired)
+    }
+
+    /// Moves the deadline (`None`: no deadline); a deadline in the past
+    /// fires at once. Works from another task: asyncio's `reschedule()`.
+    ///
+    /// # Errors
+    /// asyncio's state errors: the scope was not entered yet, or is expiring,
+    /// expired or finished.
+    pub fn reschedule(&self, when: impl Into<Option<Instant>>) -> Result<(), TimeoutStateError> {
+        match self.shared.state.get() {
+            State::Created => return Err(TimeoutStateError::NotEntered),
+            State::Expiring => return Err(TimeoutStateError::Expiring),
+            State::Expired => return Err(TimeoutStateError::Expired),
+            State::Exited => return Err(TimeoutStateError::Finished),
+            State::Entered => {}
+        }
+        self.shared.when.set(when.into());
+        self.shared.moved.set(true);
+        if let Some(w) = self.shared.waker.borrow().as_ref() {
+            w.wake_by_ref();
+        }
+        Ok(())
+    }
+}
+
+/// A [`TimeoutHandle::reschedule`] in a state that does not allow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutStateError {
+    /// The scope has not been polled yet ("Timeout has not been entered").
+    NotEntered,
+    /// The deadline fired and the clean-up is running.
+    Expiring,
+    /// The scope finished by timing out.
+    Expired,
+    /// The scope finished before its deadline.
+    Finished,
+}
+
+impl fmt::Display for TimeoutStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutStateError::NotEntered => "the timeout has not been entered",
+            TimeoutStateError::Expiring => "cannot change the state of an expiring timeout",
+            TimeoutStateError::Expired => "cannot change the state of an expired timeout",
+            TimeoutStateError::Finished => "cannot change the state of a finished timeout",
+        })
+    }
+}
+
+impl std::error::Error for TimeoutStateError {}
+
+/// Why a [`timeout`] scope or [`wait_for`] gave no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutError {
+    /// The deadline passed; the inner future was cancelled and has finished.
+    Elapsed(Elapsed),
+    /// The calling task was cancelled by someone else while it waited: not
+    /// a timeout. Propagate it with `?`.
+    Cancelled(Cancelled),
+}
+
+impl TimeoutError {
+    /// Whether the deadline passed.
+    pub fn is_elapsed(&self) -> bool {
+        matches!(self, TimeoutError::Elapsed(_))
+    }
+
+    /// Whether the calling task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TimeoutError::Cancelled(_))
+    }
+}
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeoutError::Elapsed(e) => e.fmt(f),
+            TimeoutError::Cancelled(c) => c.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TimeoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TimeoutError::Elapsed(_) => None,
+            TimeoutError::Cancelled(c) => Some(c),
+        }
+    }
+}
+
+impl From<Cancelled> for TimeoutError {
+    fn from(c: Cancelled) -> TimeoutError {
+        TimeoutError::Cancelled(c)
+    }
+}
+
+impl From<TimeoutError> for std::io::Error {
+    /// `Elapsed` becomes `io::ErrorKind::TimedOut`; `Cancelled` the same
+    /// error as [`Cancelled`] gives.
+    fn from(e: TimeoutError) -> std::io::Error {
+        match e {
+            TimeoutError::Elapsed(e) => std::io::Error::new(std::io::ErrorKind::TimedOut, e),
+            TimeoutError::Cancelled(c) => c.into(),
+        }
+    }
+}
+
+/// Details of a timeout: how the clean-up after the deadline went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed {
+    /// Time from the deadline firing to the inner future finishing.
+    cleanup: Duration,
+    /// The grace period ran out and the inner future was dropped.
+    cut_short: bool,
+}
+
+impl Elapsed {
+    /// How long the inner future's clean-up took after the deadline fired.
+    pub fn cleanup(&self) -> Duration {
+        self.cleanup
+    }
+
+    /// Whether the clean-up was cut short by [`Timeout::cleanup_grace`].
+    pub fn cut_short(&self) -> bool {
+        self.cut_short
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.cut_short {
+            write!(
+                f,
+                "deadline elapsed; clean-up cut short after {:?}",
+                self.cleanup
+            )
+        } else {
+            write!(f, "deadline elapsed (clean-up took {:?})", self.cleanup)
+        }
+    }
+}
+
+impl std::error::Error for Elapsed {}
