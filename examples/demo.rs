@@ -1,70 +1,151 @@
-//! taskloop's main demo: workers that are cancelled asyncio-style, run
-//! asynchronous clean-up, and report what happened.
+//! taskloop's main demo: a small command-line "mirror prober", written the way
+//! an asyncio program would be.
+//!
+//! It probes simulated mirrors (each answers after a latency, some fail, one
+//! hangs), and shows the waiting primitives working together:
+//! * `wait_for` bounds each probe and waits for its clean-up on timeout;
+//! * `as_completed` prints results as they arrive;
+//! * `wait(FirstCompleted)` races the mirrors for the fastest one;
+//! * a task group downloads "chunks" and aborts all of them on the first
+//!   failure, waiting for every clean-up.
 //!
 //! Run with `cargo run --example demo` (add `RUST_LOG=debug` for the log).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::fmt;
+use std::time::{Duration, Instant};
 
-use taskloop::{Cancelled, Promise, Task};
+use taskloop::time::sleep;
+use taskloop::{Cancelled, ReturnWhen, as_completed, spawn, task_group, wait, wait_for};
 
-/// A worker that processes `jobs` items, yielding between items, and that
-/// flushes its partial progress (asynchronously) when it is cancelled.
-async fn worker(
+/// A simulated mirror.
+#[derive(Clone, Copy, Debug)]
+struct Mirror {
     name: &'static str,
-    jobs: u32,
-    log: Rc<RefCell<Vec<String>>>,
-) -> Result<u32, Cancelled> {
-    let mut done = 0;
-    for _ in 0..jobs {
-        if let Err(cancelled) = taskloop::yield_now().await {
-            // Clean-up may await: the canceller waits for it to finish.
-            taskloop::yield_now().await.ok();
-            log.borrow_mut().push(format!(
-                "{name}: cancelled after {done} jobs, progress flushed"
-            ));
-            return Err(cancelled);
+    latency_ms: u64,
+    broken: bool,
+}
+
+const MIRRORS: [Mirror; 5] = [
+    Mirror {
+        name: "eu-1",
+        latency_ms: 40,
+        broken: false,
+    },
+    Mirror {
+        name: "us-1",
+        latency_ms: 15,
+        broken: false,
+    },
+    Mirror {
+        name: "ap-1",
+        latency_ms: 70,
+        broken: false,
+    },
+    Mirror {
+        name: "eu-2",
+        latency_ms: 25,
+        broken: true,
+    },
+    Mirror {
+        name: "hung",
+        latency_ms: 60_000,
+        broken: false,
+    },
+];
+
+/// Why a probe failed.
+#[derive(Debug)]
+enum ProbeError {
+    Broken(&'static str),
+    Cancelled,
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeError::Broken(name) => write!(f, "{name} answered with garbage"),
+            ProbeError::Cancelled => f.write_str("probe cancelled"),
         }
-        done += 1;
     }
-    log.borrow_mut()
-        .push(format!("{name}: finished {done} jobs"));
-    Ok(done)
+}
+
+impl From<Cancelled> for ProbeError {
+    fn from(_: Cancelled) -> ProbeError {
+        ProbeError::Cancelled
+    }
+}
+
+/// Probes one mirror; on cancellation it "closes its connection" (an
+/// asynchronous clean-up) before returning.
+async fn probe(m: Mirror) -> Result<Duration, ProbeError> {
+    let started = Instant::now();
+    if let Err(c) = sleep(Duration::from_millis(m.latency_ms)).await {
+        sleep(Duration::from_millis(5)).await.ok(); // polite close
+        println!("  [{}] cancelled, connection closed", m.name);
+        return Err(c.into());
+    }
+    if m.broken {
+        return Err(ProbeError::Broken(m.name));
+    }
+    Ok(started.elapsed())
+}
+
+async fn main_async() -> Result<(), Box<dyn std::error::Error>> {
+    println!("1. every mirror, bounded by wait_for(100 ms), reported as_completed:");
+    let probes = MIRRORS.map(|m| {
+        let t =
+            spawn(async move { (m.name, wait_for(probe(m), Duration::from_millis(100)).await) });
+        t.set_name(format!("probe-{}", m.name));
+        t
+    });
+    let mut results = as_completed(probes, None);
+    while let Some(next) = results.next().await {
+        let (name, outcome) = next.map_err(|_| "interrupted")?.await?;
+        match outcome {
+            Ok(Ok(took)) => println!("  {name:5} ok in {} ms", took.as_millis()),
+            Ok(Err(e)) => println!("  {name:5} failed: {e}"),
+            Err(e) => println!("  {name:5} timed out ({e})"),
+        }
+    }
+
+    println!("2. the fastest healthy mirror, with wait(FirstCompleted):");
+    let healthy: Vec<_> = MIRRORS
+        .iter()
+        .filter(|m| !m.broken)
+        .map(|&m| spawn(async move { probe(m).await.map(|_| m.name) }))
+        .collect();
+    let raced = wait(healthy, Duration::from_secs(1), ReturnWhen::FirstCompleted)
+        .await
+        .map_err(|e| e.to_string())?;
+    for winner in raced.done {
+        println!("  winner: {}", winner.await?.map_err(|e| e.to_string())?);
+    }
+    for loser in &raced.pending {
+        loser.cancel(); // a request: each closes its connection
+    }
+    for loser in raced.pending {
+        let _ = loser.await; // wait for their clean-up
+    }
+
+    println!("3. download chunks in a task group; one bad mirror aborts them all:");
+    let outcome = task_group(|tg| async move {
+        for m in MIRRORS.into_iter().take(4) {
+            tg.spawn(probe(m))?;
+        }
+        Ok::<_, taskloop::GroupClosed>("all chunks")
+    })
+    .await;
+    match outcome {
+        Ok(what) => println!("  downloaded {what}"),
+        Err(e) => println!("  group failed after every clean-up: {e}"),
+    }
+    Ok(())
 }
 
 fn main() {
     let _ = env_logger::try_init();
-    let log = Rc::new(RefCell::new(Vec::new()));
-    let report = taskloop::run({
-        let log = log.clone();
-        async move {
-            let fast: Task<_> = taskloop::spawn(worker("fast", 3, log.clone()));
-            let slow = taskloop::spawn(worker("slow", 1_000_000, log.clone()));
-            slow.set_name("slow-worker");
-
-            // A promise resolved by another task once `fast` is done.
-            let ready = Promise::new();
-            let resolver = ready.resolver();
-            fast.add_done_callback(move |t| {
-                let _ = resolver.set_result(t.name());
-            });
-            let finished = ready.await.expect("not cancelled");
-
-            // Request cancellation of the slow worker and wait for its clean-up.
-            slow.cancel();
-            let slow_outcome = slow.await;
-            let fast_outcome = fast.await;
-            format!(
-                "{finished} finished first with {fast_outcome:?}; slow-worker ended with {}",
-                match slow_outcome {
-                    Err(e) => e.to_string(),
-                    Ok(v) => format!("{v:?}"),
-                }
-            )
-        }
-    });
-    for line in log.borrow().iter() {
-        println!("{line}");
+    if let Err(e) = taskloop::run(main_async()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
     }
-    println!("{report}");
 }

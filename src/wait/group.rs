@@ -32,9 +32,11 @@ use crate::task::{Task, TaskError, TaskRef};
 ///   body returning `Err` — aborts the group: every other child is
 ///   cancelled, the body too (a child failure cancels the parent task, so
 ///   the body sees `Cancelled` at its next checkpoint), and no new spawn is
-///   accepted. A child that ends cancelled is not a failure, nor is an
-///   `Err` that is a cancellation ([`Cancelled`], a cancelled `io::Error`,
-///   `TaskError` or `TimeoutError`).
+///   accepted. A child that ends cancelled is not a failure: an `Err`
+///   returned after the child saw `Cancelled` is its reaction to the
+///   cancellation (the child ends cancelled), and so is an `Err` that is a
+///   cancellation ([`Cancelled`], a cancelled `io::Error`, `TaskError` or
+///   `TimeoutError`).
 /// * The scope waits for *every* child's clean-up, then returns the body's
 ///   value or a [`GroupError`] listing the failures, children's in the order
 ///   observed and the body's last; nested groups nest.
@@ -99,12 +101,18 @@ where
     let mut body_out: Option<Result<T, E>> = None;
     let mut done = 0;
     let mut foreign_cancel_seen = false;
+    // The body returned `Err` after seeing `Cancelled`: a consequence of the
+    // cancellation (asyncio's propagating `CancelledError`), not a failure.
+    let mut body_cancelled = false;
     let mut slot = CancelSlot::new();
     poll_fn(|cx| {
         if body_out.is_none() {
             if let Poll::Ready(out) = body.as_mut().poll(cx) {
+                if out.is_err() && seen_cancel(h) {
+                    body_cancelled = true;
+                }
                 if let Err(e) = &out {
-                    if !is_cancellation(e) && !inner.aborting.get() {
+                    if !body_cancelled && !is_cancellation(e) && !inner.aborting.get() {
                         inner.abort();
                     }
                 }
@@ -149,7 +157,7 @@ where
     let body_out = body_out.expect("the body finished before the scope");
     let mut failures = inner.failures.take();
     if let Err(e) = body_out.as_ref() {
-        if !is_cancellation(e) {
+        if !body_cancelled && !is_cancellation(e) {
             failures.push(Failure::body(body_out.as_ref().err().expect("an error")));
         }
     }
@@ -281,7 +289,12 @@ impl TaskGroup {
                 )
                 .await;
             if let Err(e) = &out {
-                if !is_cancellation(e) {
+                // An `Err` after the child saw `Cancelled` is its reaction to
+                // the cancellation: the child ends cancelled, not failed.
+                let cancelled = context::current_task()
+                    // SAFETY: the executor keeps the current task alive.
+                    .is_some_and(|t| seen_cancel(unsafe { t.as_ref() }));
+                if !cancelled && !is_cancellation(e) {
                     inner.fail(Failure {
                         task: crate::current_task(),
                         kind: FailureKind::Error,
@@ -459,6 +472,11 @@ pub enum FailureKind {
     Error,
     /// The task panicked.
     Panic,
+}
+
+/// Whether the task has seen `Cancelled` and not suppressed it.
+fn seen_cancel(h: &crate::task::raw::Header) -> bool {
+    h.flags.get().contains(Flags::CANCEL_DELIVERED)
 }
 
 /// Whether an error value means "cancelled" rather than "failed".

@@ -152,6 +152,37 @@ struct Shared {
     waker: RefCell<Option<Waker>>,
 }
 
+/// Where a scope's state lives.
+#[derive(Debug)]
+enum SharedSlot {
+    /// In the scope (no handle was taken).
+    Local(Shared),
+    /// Shared with [`TimeoutHandle`]s.
+    Shared(Rc<Shared>),
+}
+
+impl std::ops::Deref for SharedSlot {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        match self {
+            SharedSlot::Local(s) => s,
+            SharedSlot::Shared(s) => s,
+        }
+    }
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            when: Cell::new(None),
+            state: Cell::new(State::Created),
+            moved: Cell::new(false),
+            waker: RefCell::new(None),
+        }
+    }
+}
+
 /// A timeout scope around a future; see [`timeout`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Timeout<F> {
@@ -162,8 +193,9 @@ pub struct Timeout<F> {
     deadline: Deadline,
     /// The timer, armed on the first pending poll.
     timer: Option<TimerEntry>,
-    /// State, shared with handles once one exists.
-    shared: Rc<Shared>,
+    /// State; moved behind an `Rc` only when a handle is asked for, so a
+    /// plain `wait_for` does not allocate.
+    shared: SharedSlot,
     /// The task the scope runs in (set on entry, not counted: the scope is
     /// only polled by that task).
     task: Option<NonNull<Header>>,
@@ -187,12 +219,7 @@ impl<F: Future> Timeout<F> {
             future: Some(future),
             deadline,
             timer: None,
-            shared: Rc::new(Shared {
-                when: Cell::new(None),
-                state: Cell::new(State::Created),
-                moved: Cell::new(false),
-                waker: RefCell::new(None),
-            }),
+            shared: SharedSlot::Local(Shared::new()),
             task: None,
             cancelling_at_entry: 0,
             delivered_before: false,
@@ -213,10 +240,17 @@ impl<F: Future> Timeout<F> {
     }
 
     /// A handle to reschedule or inspect the scope, also from another task.
-    pub fn handle(&self) -> TimeoutHandle {
-        TimeoutHandle {
-            shared: self.shared.clone(),
-        }
+    /// Take it before awaiting the scope.
+    pub fn handle(&mut self) -> TimeoutHandle {
+        let shared = match &mut self.shared {
+            SharedSlot::Shared(rc) => rc.clone(),
+            SharedSlot::Local(local) => {
+                let rc = Rc::new(std::mem::replace(local, Shared::new()));
+                self.shared = SharedSlot::Shared(rc.clone());
+                rc
+            }
+        };
+        TimeoutHandle { shared }
     }
 }
 
@@ -359,7 +393,12 @@ impl<F: Future> Future for Timeout<F> {
                     None => this.timer = Some(TimerEntry::at(when)),
                 }
             }
-            *this.shared.waker.borrow_mut() = Some(cx.waker().clone());
+            if let SharedSlot::Shared(shared) = &this.shared {
+                let mut waker = shared.waker.borrow_mut();
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+            }
             let timer = this.timer.as_mut().expect("armed above");
             if timer.poll_expired(cx).is_ready() {
                 this.expire(h);

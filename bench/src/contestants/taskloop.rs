@@ -2,9 +2,13 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use crate::measure::Span;
-use crate::workloads::{Contestant, Report, YIELD_TASKS};
+use crate::workloads::{
+    Contestant, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS, fire_delays,
+    fire_report, lateness_ns, overhead_report,
+};
 
 pub struct Taskloop;
 
@@ -66,19 +70,96 @@ impl Contestant for Taskloop {
         }))
     }
 
-    fn timers_cancel(_n: u64) -> Option<Report> {
-        None // TODO(lead): enable when taskloop::time lands (timeout = taskloop::wait_for).
+    fn timers_cancel(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            for _ in 0..n {
+                taskloop::wait_for(taskloop::yield_now(), TIMEOUT)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            Report::new(span.stop(), n)
+        }))
     }
 
-    fn timers_fire(_n: u64) -> Option<Report> {
-        None // TODO(lead): enable when taskloop::time lands (taskloop::time::sleep).
+    fn timers_fire(n: u64) -> Option<Report> {
+        let delays = fire_delays(n);
+        Some(block_on(async {
+            let span = Span::start();
+            let handles: Vec<_> = delays
+                .iter()
+                .map(|&d| {
+                    taskloop::spawn(async move {
+                        let deadline = Instant::now() + d;
+                        taskloop::time::sleep(d).await.unwrap();
+                        lateness_ns(deadline, Instant::now())
+                    })
+                })
+                .collect();
+            let mut lateness = Vec::with_capacity(handles.len());
+            for handle in handles {
+                lateness.push(handle.await.unwrap());
+            }
+            fire_report(span.stop(), &lateness)
+        }))
     }
 
-    fn wait_for_overhead(_n: u64) -> Option<Report> {
-        None // TODO(lead): enable when taskloop::wait_for lands.
+    fn wait_for_overhead(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let span = Span::start();
+            for i in 0..n {
+                black_box(std::future::ready(black_box(i)).await);
+            }
+            let direct = span.stop();
+            let span = Span::start();
+            for i in 0..n {
+                black_box(
+                    taskloop::wait_for(std::future::ready(black_box(i)), TIMEOUT)
+                        .await
+                        .unwrap(),
+                );
+            }
+            overhead_report(direct, span.stop(), n)
+        }))
     }
 
-    fn wait_first_completed(_rounds: u64) -> Option<Report> {
-        None // TODO(lead): enable when taskloop::wait (FIRST_COMPLETED) lands.
+    fn wait_first_completed(rounds: u64) -> Option<Report> {
+        Some(block_on(async {
+            let mut rng = XorShift::new();
+            let mut waited = Duration::ZERO;
+            let span = Span::start();
+            for _ in 0..rounds {
+                let handles: Vec<_> = (0..WAIT_TASKS)
+                    .map(|_| {
+                        let k = rng.range(1, WAIT_MAX_YIELDS);
+                        taskloop::spawn(async move {
+                            for _ in 0..k {
+                                taskloop::yield_now().await?;
+                            }
+                            Ok::<_, taskloop::Cancelled>(k)
+                        })
+                    })
+                    .collect();
+                let started = Instant::now();
+                let waited_set =
+                    taskloop::wait(handles, None, taskloop::ReturnWhen::FirstCompleted)
+                        .await
+                        .unwrap();
+                waited += started.elapsed();
+                black_box(waited_set.done.len());
+                // Cancel all, then await them so the next round starts clean.
+                for handle in &waited_set.pending {
+                    handle.abort();
+                }
+                for handle in waited_set.pending.into_iter().chain(waited_set.done) {
+                    let _ = handle.await;
+                }
+            }
+            Report::new(span.stop(), rounds).with(
+                "wait_us_per_op",
+                waited.as_nanos() as f64 / 1e3 / rounds as f64,
+            )
+        }))
     }
 }
