@@ -23,6 +23,34 @@
 //! unless it called [`TaskRef::uncancel`]. [`Task::abort`] is the hard,
 //! drop-the-future cancel for code that never reaches a checkpoint.
 //!
+//! # Waiting, asyncio's way
+//!
+//! [`wait_for`] and [`timeout`] cancel the inner work at the deadline and
+//! wait for its clean-up before they report [`TimeoutError::Elapsed`];
+//! [`wait`], [`as_completed`], [`gather`], [`shield`] and [`task_group`]
+//! follow asyncio 3.13. Every difference from asyncio is listed, with its
+//! reason, in `docs/asyncio-mapping.md`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskloop::{time::sleep, wait_for};
+//! // A virtual clock: the 30-second sleep below takes no real time.
+//! let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+//! rt.block_on(async {
+//!     let slow = async {
+//!         if sleep(Duration::from_secs(30)).await.is_err() {
+//!             sleep(Duration::from_secs(1)).await.ok(); // async clean-up
+//!         }
+//!     };
+//!     let t0 = taskloop::time::now();
+//!     let err = wait_for(slow, Duration::from_secs(5)).await.unwrap_err();
+//!     assert!(err.is_elapsed());
+//!     // wait_for reported the timeout only after the clean-up finished.
+//!     assert_eq!(taskloop::time::now() - t0, Duration::from_secs(6));
+//! });
+//! # Ok::<_, std::io::Error>(())
+//! ```
+//!
 //! # Implementation
 //!
 //! One thread runs the loop and polls every task; see `docs/design.md`.
@@ -34,6 +62,7 @@
 //! * `reactor`: one `mio::Poll`, where the loop sleeps.
 //! * `cancel`: delivery of cancellation at checkpoints.
 //! * `timer`: the clock and the timer wheel.
+//! * `wait`: the waiting primitives, built on timers and completion watches.
 //! * `promise`: asyncio's settable `Future`.
 #![warn(
     missing_docs,

@@ -115,6 +115,7 @@ impl CancelSlot {
     }
 
     /// Removes the registration, if any.
+    #[inline]
     pub(crate) fn disarm(&mut self) {
         if let Some((task, key)) = self.reg.take() {
             let old = task
@@ -126,6 +127,7 @@ impl CancelSlot {
 }
 
 impl Drop for CancelSlot {
+    #[inline]
     fn drop(&mut self) {
         self.disarm();
     }

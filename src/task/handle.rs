@@ -420,6 +420,7 @@ impl<T> Future for Task<T> {
 }
 
 /// Takes the awaiter's registration out of the task, if it has one.
+#[inline]
 fn take_join_slot(h: &Header) -> CancelSlot {
     h.peek_extras(|e| e.map(|e| std::mem::take(&mut e.join_slot)))
         .unwrap_or_default()

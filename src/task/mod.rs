@@ -89,6 +89,7 @@ pub fn all_tasks() -> Vec<TaskRef> {
 
 /// Logs at error level a panic nobody looked at (asyncio's "Task exception
 /// was never retrieved"), when its last chance to be looked at goes.
+#[inline]
 pub(crate) fn report_unretrieved_panic(task: &TaskRef) {
     let f = task.header().flags.get();
     if f.contains(Flags::OUT_PANICKED) && !f.contains(Flags::RETRIEVED) {

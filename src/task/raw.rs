@@ -338,6 +338,7 @@ impl Header {
     /// Runs `f` on the out-of-line extras, allocating them on first use.
     ///
     /// `f` must not call user code: the extras are out of the header while it runs.
+    #[inline]
     pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
         let mut extras = self.extras.take().unwrap_or_default();
         let r = f(&mut extras);
@@ -346,6 +347,7 @@ impl Header {
     }
 
     /// Reads from the extras without allocating them.
+    #[inline]
     pub(crate) fn peek_extras<R>(&self, f: impl FnOnce(Option<&mut Extras>) -> R) -> R {
         let mut extras = self.extras.take();
         let r = f(extras.as_deref_mut());
