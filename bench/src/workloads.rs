@@ -17,6 +17,8 @@ pub const WAIT_TASKS: usize = 1_000;
 pub const WAIT_MAX_YIELDS: u64 = 16;
 /// `timers_fire`: each task sleeps `1..=FIRE_MAX_MS` milliseconds.
 pub const FIRE_MAX_MS: u64 = 50;
+/// How long the background timers of `timers_cancel_loaded` sleep (never reached).
+pub const LOADED_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Timeout used by `timers_cancel` and `wait_for_overhead` (never reached).
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -28,6 +30,7 @@ pub enum Workload {
     YieldMany,
     ChainedSpawn,
     TimersCancel,
+    TimersCancelLoaded,
     TimersFire,
     WaitForOverhead,
     WaitFirstCompleted,
@@ -104,6 +107,18 @@ pub const SPECS: &[Spec] = &[
         workload: Workload::TimersCancel,
         name: "timers_cancel",
         legend: "{n} sequential 1 s timeouts around a future ready after one yield",
+        n_full: 1_000_000,
+        n_quick: 50_000,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/op"),
+            metric("cpu_ns_per_op", "CPU ns/op"),
+        ],
+    },
+    Spec {
+        workload: Workload::TimersCancelLoaded,
+        name: "timers_cancel_loaded",
+        legend: "timers_cancel with {n} other timers live (tasks sleeping 1 h), {n} timeouts",
         n_full: 1_000_000,
         n_quick: 50_000,
         needs_baseline: false,
@@ -198,6 +213,9 @@ pub trait Contestant {
     fn yield_many(yields_per_task: u64) -> Option<Report>;
     fn chained_spawn(depth: u64) -> Option<Report>;
     fn timers_cancel(n: u64) -> Option<Report>;
+    /// `timers_cancel` with `n` other timers live (background tasks sleeping
+    /// [`LOADED_SLEEP`]); the set-up is not timed.
+    fn timers_cancel_loaded(n: u64) -> Option<Report>;
     fn timers_fire(n: u64) -> Option<Report>;
     fn wait_for_overhead(n: u64) -> Option<Report>;
     fn wait_first_completed(rounds: u64) -> Option<Report>;
@@ -214,6 +232,7 @@ pub fn run<C: Contestant>(workload: Workload, n: u64) -> Option<Report> {
         Workload::YieldMany => C::yield_many(n),
         Workload::ChainedSpawn => C::chained_spawn(n),
         Workload::TimersCancel => C::timers_cancel(n),
+        Workload::TimersCancelLoaded => C::timers_cancel_loaded(n),
         Workload::TimersFire => C::timers_fire(n),
         Workload::WaitForOverhead => C::wait_for_overhead(n),
         Workload::WaitFirstCompleted => C::wait_first_completed(n),

@@ -13,8 +13,8 @@ use futures_lite::future::{or, yield_now};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS, fire_delays,
-    fire_report, lateness_ns, overhead_report,
+    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
+    fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Smol;
@@ -100,6 +100,32 @@ impl Contestant for Smol {
                 timeout(yield_now()).await.unwrap();
             }
             Report::new(span.stop(), n)
+        }))
+    }
+
+    fn timers_cancel_loaded(n: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let armed = Rc::new(std::cell::Cell::new(0u64));
+            let background: Vec<_> = (0..n)
+                .map(|_| {
+                    let armed = armed.clone();
+                    ex.spawn(async move {
+                        armed.set(armed.get() + 1);
+                        Timer::after(LOADED_SLEEP).await;
+                    })
+                })
+                .collect();
+            while armed.get() < n {
+                yield_now().await;
+            }
+            let span = Span::start();
+            for _ in 0..n {
+                timeout(yield_now()).await.unwrap();
+            }
+            let report = Report::new(span.stop(), n);
+            // Dropping a smol task cancels it.
+            drop(background);
+            report
         }))
     }
 

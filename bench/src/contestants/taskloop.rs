@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS, fire_delays,
-    fire_report, lateness_ns, overhead_report,
+    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
+    fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Taskloop;
@@ -80,6 +80,39 @@ impl Contestant for Taskloop {
                     .unwrap();
             }
             Report::new(span.stop(), n)
+        }))
+    }
+
+    fn timers_cancel_loaded(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let armed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let background: Vec<_> = (0..n)
+                .map(|_| {
+                    let armed = armed.clone();
+                    taskloop::spawn(async move {
+                        armed.set(armed.get() + 1);
+                        taskloop::time::sleep(LOADED_SLEEP).await
+                    })
+                })
+                .collect();
+            while armed.get() < n {
+                taskloop::yield_now().await.unwrap();
+            }
+            let span = Span::start();
+            for _ in 0..n {
+                taskloop::wait_for(taskloop::yield_now(), TIMEOUT)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            let report = Report::new(span.stop(), n);
+            for task in &background {
+                task.abort();
+            }
+            for task in background {
+                let _ = task.await;
+            }
+            report
         }))
     }
 

@@ -11,8 +11,8 @@ use tokio::time::{sleep, timeout};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS, fire_delays,
-    fire_report, lateness_ns, overhead_report,
+    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
+    fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Tokio;
@@ -85,6 +85,36 @@ impl Contestant for Tokio {
                 timeout(TIMEOUT, yield_now()).await.unwrap();
             }
             Report::new(span.stop(), n)
+        }))
+    }
+
+    fn timers_cancel_loaded(n: u64) -> Option<Report> {
+        Some(block_on(async {
+            let armed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let background: Vec<_> = (0..n)
+                .map(|_| {
+                    let armed = armed.clone();
+                    spawn_local(async move {
+                        armed.set(armed.get() + 1);
+                        sleep(LOADED_SLEEP).await
+                    })
+                })
+                .collect();
+            while armed.get() < n {
+                yield_now().await;
+            }
+            let span = Span::start();
+            for _ in 0..n {
+                timeout(TIMEOUT, yield_now()).await.unwrap();
+            }
+            let report = Report::new(span.stop(), n);
+            for task in &background {
+                task.abort();
+            }
+            for task in background {
+                let _ = task.await;
+            }
+            report
         }))
     }
 
