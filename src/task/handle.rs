@@ -337,6 +337,14 @@ impl<T> Task<T> {
         unsafe { h.take_output::<T>() }.ok_or(InvalidStateError::Taken)
     }
 
+    /// Forgets whoever was waiting on this handle (its waker and its
+    /// cancel registration): the await was abandoned.
+    pub(crate) fn forget_waiter(&self) {
+        let h = self.raw.header();
+        drop(h.join_waker.take());
+        drop(take_join_slot(h));
+    }
+
     /// The output of a finished task, without marking it retrieved.
     pub(crate) fn peek_output(&self) -> Option<&T> {
         let h = self.raw.header();

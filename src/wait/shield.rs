@@ -40,6 +40,7 @@ pub fn shield<T>(task: &mut Task<T>) -> Shield<'_, T> {
     Shield {
         task,
         slot: CancelSlot::new(),
+        waiting: false,
     }
 }
 
@@ -51,6 +52,8 @@ pub struct Shield<'a, T> {
     task: &'a mut Task<T>,
     /// Wakes the shield when the awaiting task is cancelled.
     slot: CancelSlot,
+    /// Our waker is registered on the task.
+    waiting: bool,
 }
 
 impl<T> Future for Shield<'_, T> {
@@ -66,17 +69,31 @@ impl<T> Future for Shield<'_, T> {
         // forward it.
         if let Err(c) = deliver_pending() {
             this.slot.disarm();
+            this.task.forget_waiter();
+            this.waiting = false;
             return Poll::Ready(Err(c));
         }
         match Pin::new(&mut *this.task).poll(cx) {
             Poll::Ready(out) => {
                 this.slot.disarm();
+                this.waiting = false;
                 Poll::Ready(Ok(out))
             }
             Poll::Pending => {
                 this.slot.arm(cx);
+                this.waiting = true;
                 Poll::Pending
             }
+        }
+    }
+}
+
+impl<T> Drop for Shield<'_, T> {
+    /// A shield abandoned while waiting leaves no waker on the task
+    /// (asyncio removes the inner's callback when the outer completes).
+    fn drop(&mut self) {
+        if self.waiting {
+            self.task.forget_waiter();
         }
     }
 }

@@ -196,9 +196,9 @@ pub struct Timeout<F> {
     /// State; moved behind an `Rc` only when a handle is asked for, so a
     /// plain `wait_for` does not allocate.
     shared: SharedSlot,
-    /// The task the scope runs in (set on entry, not counted: the scope is
-    /// only polled by that task).
-    task: Option<NonNull<Header>>,
+    /// The task the scope was entered in, counted, from its first pending
+    /// poll until it finishes (a scope ready on its first poll needs none).
+    task: Option<TaskRef>,
     /// The task's `cancelling()` on entry.
     cancelling_at_entry: u16,
     /// The task had seen `Cancelled` before entry (restored on exit).
@@ -256,20 +256,19 @@ impl<F: Future> Timeout<F> {
 
 impl<F> Timeout<F> {
     /// Enters the scope: records the task's cancellation state.
-    fn enter(&mut self) -> &Header {
+    fn enter(&mut self) -> NonNull<Header> {
         let ptr = context::current_task().unwrap_or_else(|| {
             panic!("a taskloop timeout or wait_for was polled outside a taskloop task")
         });
         // SAFETY: the executor keeps the current task alive while polling it.
         let h = unsafe { ptr.as_ref() };
         let f = h.flags.get();
-        self.task = Some(ptr);
         self.cancelling_at_entry = h.cancelling.get();
         self.delivered_before = f.contains(Flags::CANCEL_DELIVERED);
         self.pending_before = f.contains(Flags::CANCEL_PENDING);
         h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
         self.shared.state.set(State::Entered);
-        h
+        ptr
     }
 
     /// The deadline fired: request cancellation of the task.
@@ -325,6 +324,7 @@ impl<F> Timeout<F> {
         }
         self.timer = None;
         self.grace_timer = None;
+        self.task = None;
         result
     }
 
@@ -343,66 +343,58 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `future` is structurally pinned: it is never moved out
-        // (only dropped in place through `Pin::set`), and `Timeout` has no
-        // `Drop` impl or `Unpin` impl that would move it. No other field is
-        // pinned.
+        // (only dropped in place, through `Pin::set` or drop glue; the `Drop`
+        // impl does not touch it), and `Timeout` is `Unpin` only when `F` is.
+        // No other field is pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let h = match this.task {
-            // SAFETY: set on entry to the task polling us, which is the
-            // current task and alive for this poll.
-            Some(ptr) => unsafe { &*ptr.as_ptr() },
-            None => {
-                let h = this.enter();
-                // SAFETY: the header outlives this poll (see above); the
-                // borrow of `this` ended.
-                unsafe { &*(h as *const Header) }
+        let ptr = match &this.task {
+            Some(task) => {
+                assert!(
+                    context::current_task() == Some(task.as_ptr()),
+                    "a taskloop timeout scope was polled by a task other than the one it was entered in"
+                );
+                task.as_ptr()
             }
+            None if this.shared.state.get() == State::Created => this.enter(),
+            None => panic!("`Timeout` polled after completion"),
         };
-        let state = this.shared.state.get();
-        if matches!(state, State::Expired | State::Exited) {
-            panic!("`Timeout` polled after completion");
-        }
-        let polled = {
-            // SAFETY: see above; the pin is projected to `future` only.
-            let future = unsafe { Pin::new_unchecked(&mut this.future) };
-            let Some(inner) = future.as_pin_mut() else {
-                unreachable!("the inner future is only dropped when the scope finishes")
-            };
-            inner.poll(cx)
-        };
-        if let Poll::Ready(v) = polled {
-            return Poll::Ready(this.finish(h, Some(v)));
-        }
-        if this.shared.state.get() == State::Entered {
-            if this.timer.is_none() || this.shared.moved.replace(false) {
-                let when = match this.timer {
-                    None => {
-                        let when = this.resolve();
-                        this.shared.when.set(when);
-                        when
-                    }
-                    Some(_) => this.shared.when.get(),
+        // SAFETY: `ptr` is the current task (checked above or just entered),
+        // which the executor keeps alive for this poll; `this.task`, once
+        // set, keeps it alive too.
+        let h = unsafe { &*ptr.as_ptr() };
+        // When the deadline has already passed at the first pending poll
+        // (asyncio's `timeout <= 0` path), the inner future is polled once
+        // more at once, so the cancellation reaches it (or the task it
+        // awaits, which then never starts) before anything else runs. A
+        // timer that fires later does not re-poll: as in asyncio, every
+        // scope whose deadline passed requests its cancellation before the
+        // inner code runs again (that is what the nesting rule counts on).
+        let mut repolled = false;
+        loop {
+            let polled = {
+                // SAFETY: see above; the pin is projected to `future` only.
+                let future = unsafe { Pin::new_unchecked(&mut this.future) };
+                let Some(inner) = future.as_pin_mut() else {
+                    unreachable!("the inner future is only dropped when the scope finishes")
                 };
-                if when.is_some_and(|w| w <= timer::now()) {
-                    // asyncio's `timeout <= 0` path: cancel at once.
-                    this.expire(h);
-                    return Poll::Pending;
-                }
-                match this.timer.as_mut() {
-                    Some(t) => t.reset(when),
-                    None => this.timer = Some(TimerEntry::at(when)),
-                }
+                inner.poll(cx)
+            };
+            if let Poll::Ready(v) = polled {
+                return Poll::Ready(this.finish(h, Some(v)));
             }
-            if let SharedSlot::Shared(shared) = &this.shared {
-                let mut waker = shared.waker.borrow_mut();
-                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *waker = Some(cx.waker().clone());
-                }
+            if this.task.is_none() {
+                // SAFETY: `ptr` is the live current task; the scope now
+                // outlives this poll, so it keeps a counted reference.
+                this.task = Some(unsafe { TaskRef::clone_from_ptr(ptr) });
             }
-            let timer = this.timer.as_mut().expect("armed above");
-            if timer.poll_expired(cx).is_ready() {
-                this.expire(h);
+            if this.shared.state.get() == State::Entered
+                && this.check_deadline(h, cx) == Expiry::AtOnce
+                && !repolled
+            {
+                repolled = true;
+                continue;
             }
+            break;
         }
         if this.shared.state.get() == State::Expiring {
             if let Some(grace) = this.grace {
@@ -417,6 +409,79 @@ impl<F: Future> Future for Timeout<F> {
             }
         }
         Poll::Pending
+    }
+}
+
+impl<F> Timeout<F> {
+    /// Arms or re-arms the timer and checks it; says whether the deadline
+    /// fired now (and the cancellation was requested).
+    fn check_deadline(&mut self, h: &Header, cx: &Context<'_>) -> Expiry {
+        let moved = self.shared.moved.replace(false);
+        if self.timer.is_none() || moved {
+            let when = if self.timer.is_none() && !moved {
+                // The deadline is resolved lazily, on the first pending
+                // poll: a future that is ready at once costs no clock read.
+                let when = self.resolve();
+                self.shared.when.set(when);
+                when
+            } else {
+                self.shared.when.get()
+            };
+            if when.is_some_and(|w| w <= timer::now()) {
+                // asyncio's `timeout <= 0` path: cancel at once.
+                self.expire(h);
+                return Expiry::AtOnce;
+            }
+            match self.timer.as_mut() {
+                Some(t) => t.reset(when),
+                None => self.timer = Some(TimerEntry::at(when)),
+            }
+        }
+        if let SharedSlot::Shared(shared) = &self.shared {
+            let mut waker = shared.waker.borrow_mut();
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        let timer = self.timer.as_mut().expect("armed above");
+        if timer.poll_expired(cx).is_ready() {
+            self.expire(h);
+            return Expiry::Fired;
+        }
+        Expiry::NotYet
+    }
+}
+
+/// What [`Timeout::check_deadline`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expiry {
+    /// The deadline is ahead.
+    NotYet,
+    /// The timer fired.
+    Fired,
+    /// The deadline had passed before the timer was armed.
+    AtOnce,
+}
+
+impl<F> Drop for Timeout<F> {
+    /// A scope dropped before it finished (by a `select`, say) takes back
+    /// its own cancellation request and restores what it hid, so the task
+    /// sees no cancellation nobody asked for. Never touches `future`.
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else { return };
+        let h = task.header();
+        if self.shared.state.get() == State::Expiring {
+            let left = h.uncancel();
+            if left <= self.cancelling_at_entry {
+                h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+                if !self.pending_before {
+                    h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
+                }
+            }
+        }
+        if self.delivered_before {
+            h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
+        }
     }
 }
 
