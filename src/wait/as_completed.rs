@@ -68,7 +68,10 @@ where
         .map(|(i, w)| queue.watch(w.task_ref(), i))
         .collect();
     let timer = match timeout.into() {
-        Some(d) if !items.is_empty() => Some(TimerEntry::after(d)),
+        Some(d) if !items.is_empty() => {
+            queue.stamp_completions();
+            Some(TimerEntry::after(d))
+        }
         _ => None,
     };
     AsCompleted {
@@ -155,12 +158,6 @@ impl<W> Inner<W> {
         if self.remaining == 0 {
             return Poll::Ready(None);
         }
-        if let Some(i) = self.queue.pop() {
-            if let Some(w) = self.items[i].take() {
-                self.remaining -= 1;
-                return Poll::Ready(Some(Ok(w)));
-            }
-        }
         if !self.timed_out
             && self
                 .timer
@@ -168,6 +165,21 @@ impl<W> Inner<W> {
                 .is_some_and(|t| t.poll_expired(cx).is_ready())
         {
             self.timed_out = true;
+            // Other consumers (futures of `results()` in other tasks) too.
+            self.queue.wake_all();
+        }
+        let deadline = self.timer.as_ref().and_then(TimerEntry::deadline);
+        while let Some((i, at)) = self.queue.pop_stamped() {
+            // A task that completed after the deadline is among those that
+            // timed out (asyncio 3.13 stops listening at the deadline).
+            if at.zip(deadline).is_some_and(|(at, d)| at >= d) {
+                self.timed_out = true;
+                continue;
+            }
+            if let Some(w) = self.items[i].take() {
+                self.remaining -= 1;
+                return Poll::Ready(Some(Ok(w)));
+            }
         }
         if self.timed_out {
             let w = self.items.iter_mut().find_map(Option::take);

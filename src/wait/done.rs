@@ -11,20 +11,25 @@
 //!   waiter that gives up leaves nothing behind (asyncio removes its
 //!   callbacks in a `finally` for the same reason).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Waker;
+use std::time::Instant;
 
 use crate::task::TaskRef;
 
 /// Indices of completed tasks, in completion order, and who to wake.
 #[derive(Debug, Default)]
 pub(crate) struct DoneQueue {
-    /// Indices of tasks that completed and were not popped yet.
-    ready: RefCell<VecDeque<usize>>,
-    /// The waiter.
-    waker: RefCell<Option<Waker>>,
+    /// Indices of tasks that completed and were not popped yet, with when
+    /// they completed if `stamped`.
+    ready: RefCell<VecDeque<(usize, Option<Instant>)>>,
+    /// The waiters (usually one; `as_completed`'s futures may be awaited
+    /// from several tasks). All are woken, and forgotten, on a completion.
+    wakers: RefCell<Vec<Waker>>,
+    /// Record the completion time of each task (for `as_completed`'s timeout).
+    stamped: Cell<bool>,
 }
 
 impl DoneQueue {
@@ -36,7 +41,7 @@ impl DoneQueue {
     /// it is already done).
     pub(crate) fn watch(self: &Rc<Self>, task: &TaskRef, index: usize) -> Watch {
         if task.is_done() {
-            self.ready.borrow_mut().push_back(index);
+            self.ready.borrow_mut().push_back((index, None));
             return Watch { reg: None };
         }
         let key = task
@@ -49,24 +54,45 @@ impl DoneQueue {
 
     /// Called by the executor when a watched task completes.
     pub(crate) fn notify(&self, index: usize) {
-        self.ready.borrow_mut().push_back(index);
-        let waker = self.waker.borrow().clone();
-        if let Some(w) = waker {
+        let at = self.stamped.get().then(crate::timer::now);
+        self.ready.borrow_mut().push_back((index, at));
+        self.wake_all();
+    }
+
+    /// Wakes (and forgets) every registered waiter.
+    pub(crate) fn wake_all(&self) {
+        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        for w in wakers {
             w.wake();
         }
     }
 
+    /// Records completion times from now on.
+    pub(crate) fn stamp_completions(&self) {
+        self.stamped.set(true);
+    }
+
     /// The next completed index.
     pub(crate) fn pop(&self) -> Option<usize> {
+        self.ready.borrow_mut().pop_front().map(|(i, _)| i)
+    }
+
+    /// The next completed index and when it completed (`None`: before it
+    /// was watched, or times are not recorded).
+    pub(crate) fn pop_stamped(&self) -> Option<(usize, Option<Instant>)> {
         self.ready.borrow_mut().pop_front()
     }
 
-    /// Sets the waker to wake on the next completion.
+    /// Completions waiting to be popped.
+    pub(crate) fn len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+
+    /// Adds `waker` to the waiters woken by the next completion.
     pub(crate) fn register(&self, waker: &Waker) {
-        let mut slot = self.waker.borrow_mut();
-        match slot.as_ref() {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
+        let mut wakers = self.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
         }
     }
 }

@@ -33,6 +33,19 @@ async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
     let mut completed = 0;
     let mut cancelling = false;
     let end = poll_fn(|cx| {
+        if !cancelling && completed + queue.len() == tasks.len() {
+            // Every child is done: the values are ready, and a value that is
+            // ready is never traded for a pending cancellation (it is
+            // delivered at the next checkpoint instead).
+            while let Some(i) = queue.pop() {
+                completed += 1;
+                let t = &tasks[i];
+                if fail_fast && (t.is_cancelled() || t.is_panicked()) {
+                    return Poll::Ready(End::Failed(i));
+                }
+            }
+            return Poll::Ready(End::AllDone);
+        }
         if !cancelling && deliver_pending().is_err() {
             // asyncio: cancelling the awaiting task cancels every child.
             cancelling = true;
@@ -76,7 +89,8 @@ async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
 ///   that child's error at once; the other children are **not** cancelled
 ///   and keep running (detached).
 /// * Cancelling the task that awaits `gather` cancels every child.
-/// * When every child is already done, the result is ready without suspending.
+/// * When every child is already done, the result is ready without suspending
+///   (and without delivering a pending cancellation of the awaiting task).
 /// * An empty input gives `Ok(vec![])` at once.
 ///
 /// To gather plain futures, spawn them: `gather(futures.into_iter().map(spawn))`

@@ -111,10 +111,10 @@ where
                 if out.is_err() && seen_cancel(h) {
                     body_cancelled = true;
                 }
-                if let Err(e) = &out {
-                    if !body_cancelled && !is_cancellation(e) && !inner.aborting.get() {
-                        inner.abort();
-                    }
+                // asyncio's `__aexit__`: a body that raised anything (a
+                // cancellation included) aborts the children.
+                if out.is_err() && !inner.aborting.get() {
+                    inner.abort();
                 }
                 body_out = Some(out);
             }
@@ -299,10 +299,7 @@ impl TaskGroup {
                         task: crate::current_task(),
                         kind: FailureKind::Error,
                         message: e.to_string(),
-                        nested: (e as &dyn Any)
-                            .downcast_ref::<GroupError>()
-                            .cloned()
-                            .map(Box::new),
+                        nested: find_group_error(e).map(Box::new),
                     });
                 }
             }
@@ -444,10 +441,7 @@ impl Failure {
             task: None,
             kind: FailureKind::Error,
             message: e.to_string(),
-            nested: (e as &dyn Any)
-                .downcast_ref::<GroupError>()
-                .cloned()
-                .map(Box::new),
+            nested: find_group_error(e).map(Box::new),
         }
     }
 }
@@ -472,6 +466,43 @@ pub enum FailureKind {
     Error,
     /// The task panicked.
     Panic,
+}
+
+/// The group error carried by `e`: `e` itself, or one inside a boxed error
+/// or an `io::Error`, anywhere in its source chain (nested groups nest even
+/// when the inner group's error went through `?`).
+fn find_group_error<E: 'static>(e: &E) -> Option<GroupError> {
+    fn in_chain(mut e: Option<&(dyn std::error::Error + 'static)>) -> Option<GroupError> {
+        while let Some(err) = e {
+            if let Some(g) = err.downcast_ref::<GroupError>() {
+                return Some(g.clone());
+            }
+            if let Some(inner) = err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                if let Some(g) = in_chain(Some(inner)) {
+                    return Some(g);
+                }
+            }
+            e = err.source();
+        }
+        None
+    }
+    let any = e as &dyn Any;
+    if let Some(g) = any.downcast_ref::<GroupError>() {
+        return Some(g.clone());
+    }
+    if let Some(b) = any.downcast_ref::<Box<dyn std::error::Error>>() {
+        return in_chain(Some(&**b));
+    }
+    if let Some(b) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        return in_chain(Some(&**b));
+    }
+    if let Some(io) = any.downcast_ref::<std::io::Error>() {
+        return in_chain(Some(io));
+    }
+    None
 }
 
 /// Whether the task has seen `Cancelled` and not suppressed it.
