@@ -27,7 +27,7 @@
 //!
 //! [`wait_for`] and [`timeout`] cancel the inner work at the deadline and
 //! wait for its clean-up before they report [`TimeoutError::Elapsed`];
-//! [`wait`], [`as_completed`], [`gather`], [`shield`] and [`task_group`]
+//! [`wait`], [`as_completed`], [`gather()`], [`shield`] and [`task_group`]
 //! follow asyncio 3.13. Every difference from asyncio is listed, with its
 //! reason, in `docs/asyncio-mapping.md`.
 //!

@@ -2,14 +2,13 @@
 //! forms.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::done::{DoneQueue, Watch};
+use super::done::{DoneQueue, Watch, watch_all};
 use super::wait_set::TaskHandle;
 use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
 use crate::task::{Task, TaskError};
@@ -56,17 +55,7 @@ where
     W: TaskHandle,
     I: IntoIterator<Item = W>,
 {
-    let mut seen = HashSet::new();
-    let items: Vec<W> = tasks
-        .into_iter()
-        .filter(|w| seen.insert(w.task_ref().as_ptr()))
-        .collect();
-    let queue = DoneQueue::new();
-    let watches = items
-        .iter()
-        .enumerate()
-        .map(|(i, w)| queue.watch(w.task_ref(), i))
-        .collect();
+    let (items, queue, watches) = watch_all(tasks);
     let timer = match timeout.into() {
         Some(d) if !items.is_empty() => {
             queue.stamp_completions();

@@ -17,6 +17,9 @@ use std::rc::Rc;
 use std::task::Waker;
 use std::time::Instant;
 
+use std::collections::HashSet;
+
+use super::wait_set::TaskHandle;
 use crate::task::TaskRef;
 
 /// Indices of completed tasks, in completion order, and who to wake.
@@ -115,4 +118,23 @@ impl Drop for Watch {
             }
         }
     }
+}
+
+/// Deduplicates `tasks` (a task listed twice counts once: the first stays,
+/// later duplicates are dropped) and watches each under its index.
+pub(crate) fn watch_all<W: TaskHandle>(
+    tasks: impl IntoIterator<Item = W>,
+) -> (Vec<W>, Rc<DoneQueue>, Vec<Watch>) {
+    let mut seen = HashSet::new();
+    let items: Vec<W> = tasks
+        .into_iter()
+        .filter(|w| seen.insert(w.task_ref().as_ptr()))
+        .collect();
+    let queue = DoneQueue::new();
+    let watches = items
+        .iter()
+        .enumerate()
+        .map(|(i, w)| queue.watch(w.task_ref(), i))
+        .collect();
+    (items, queue, watches)
 }

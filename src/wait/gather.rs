@@ -1,4 +1,4 @@
-//! [`gather`]: await many tasks, results in argument order; asyncio's
+//! [`gather()`]: await many tasks, results in argument order; asyncio's
 //! `asyncio.gather`, with `return_exceptions=True` as [`gather_outcomes`]
 //! and heterogeneous tuples as [`gather!`](crate::gather!).
 
@@ -141,7 +141,7 @@ where
 /// `return_exceptions` says).
 ///
 /// # Cancellation
-/// As for [`gather`].
+/// As for [`gather()`].
 pub async fn gather_outcomes<T, I>(tasks: I) -> Result<Vec<Result<T, TaskError>>, Cancelled>
 where
     I: IntoIterator<Item = Task<T>>,
@@ -227,7 +227,7 @@ task_tuple!(
 );
 
 /// Gathers tasks of different output types into a tuple of outputs, with
-/// [`gather`]'s rules: `gather!(a, b, c).await` gives
+/// [`gather()`]'s rules: `gather!(a, b, c).await` gives
 /// `Result<(A, B, C), TaskError>`. Up to six tasks.
 ///
 /// # Examples

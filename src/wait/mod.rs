@@ -1,5 +1,5 @@
 //! asyncio's waiting primitives: timeouts and [`wait_for`], [`wait`],
-//! [`as_completed`], [`gather`], [`shield`] and task groups ([`task_group`]).
+//! [`as_completed`], [`gather()`], [`shield`] and task groups ([`task_group`]).
 //!
 //! Every primitive here cancels *cooperatively* and waits for the clean-up
 //! (asyncio's model), never by dropping a future mid-flight, unless the

@@ -1,13 +1,12 @@
 //! [`wait`]: wait for a set of tasks until the first completes, the first
 //! fails, or all complete; asyncio's `asyncio.wait`.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::done::DoneQueue;
+use super::done::watch_all;
 use crate::cancel::{CancelSlot, deliver_pending};
 use crate::task::{Task, TaskRef};
 use crate::timer::TimerEntry;
@@ -243,20 +242,10 @@ where
     W: Waitable,
     I: IntoIterator<Item = W>,
 {
-    let mut seen = HashSet::new();
-    let items: Vec<W> = tasks
-        .into_iter()
-        .filter(|w| seen.insert(w.task_ref().as_ptr()))
-        .collect();
+    let (items, queue, watches) = watch_all(tasks);
     if items.is_empty() {
         return Err(WaitError::Empty);
     }
-    let queue = DoneQueue::new();
-    let watches: Vec<_> = items
-        .iter()
-        .enumerate()
-        .map(|(i, w)| queue.watch(w.task_ref(), i))
-        .collect();
     let mut timer = timeout.into().map(TimerEntry::after);
     let mut slot = CancelSlot::new();
     let mut completed = 0;
