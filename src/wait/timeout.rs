@@ -329,9 +329,9 @@ impl<F> Timeout<F> {
     }
 
     /// Resolves the deadline on entry.
-    fn resolve(&self) -> Option<Instant> {
+    fn resolve(&self, now: Instant) -> Option<Instant> {
         match self.deadline {
-            Deadline::After(d) => timer::now().checked_add(d),
+            Deadline::After(d) => now.checked_add(d),
             Deadline::At(at) => Some(at),
             Deadline::Never => None,
         }
@@ -418,16 +418,18 @@ impl<F> Timeout<F> {
     fn check_deadline(&mut self, h: &Header, cx: &Context<'_>) -> Expiry {
         let moved = self.shared.moved.replace(false);
         if self.timer.is_none() || moved {
+            // One clock read serves both the resolution and the check.
+            let now = timer::now();
             let when = if self.timer.is_none() && !moved {
                 // The deadline is resolved lazily, on the first pending
                 // poll: a future that is ready at once costs no clock read.
-                let when = self.resolve();
+                let when = self.resolve(now);
                 self.shared.when.set(when);
                 when
             } else {
                 self.shared.when.get()
             };
-            if when.is_some_and(|w| w <= timer::now()) {
+            if when.is_some_and(|w| w <= now) {
                 // asyncio's `timeout <= 0` path: cancel at once.
                 self.expire(h);
                 return Expiry::AtOnce;
