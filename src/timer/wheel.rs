@@ -167,7 +167,7 @@ impl<T> Wheel<T> {
     }
 
     /// The tick the wheel has advanced to.
-    #[allow(dead_code, reason = "wheel API the timer driver does not use yet")]
+    #[cfg(test)]
     pub(crate) fn now(&self) -> u64 {
         self.now
     }
@@ -178,7 +178,7 @@ impl<T> Wheel<T> {
     }
 
     /// Whether the wheel holds no timer.
-    #[allow(dead_code, reason = "wheel API the timer driver does not use yet")]
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
@@ -237,7 +237,7 @@ impl<T> Wheel<T> {
     }
 
     /// The deadline of a pending timer.
-    #[allow(dead_code, reason = "wheel API the timer driver does not use yet")]
+    #[cfg(test)]
     pub(crate) fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.node(key).map(|node| node.deadline)
     }
