@@ -1002,3 +1002,44 @@ fn a_group_with_no_children_returns_the_body_value_at_once() {
         assert_eq!(since(t0), Duration::ZERO);
     });
 }
+
+// No asyncio counterpart (an `async with` block cannot be abandoned): a group
+// scope dropped before it finished, here by `cleanup_grace` cutting short a
+// body that ignores its cancellation, cancels its children (nobody can wait
+// for them any more) and leaves the parent's counter as it found it.
+#[test]
+fn a_group_scope_dropped_before_it_finished_cancels_its_children() {
+    run(async {
+        let child: Rc<RefCell<Option<TaskRef>>> = Rc::default();
+        let c = child.clone();
+        let scope = task_group(|tg| async move {
+            let t = tg.spawn(async {
+                sleep(secs(3600)).await?;
+                Ok::<_, Cancelled>(())
+            })?;
+            *c.borrow_mut() = Some(t.as_task_ref().clone());
+            loop {
+                // Ignores every cancellation: only a hard bound stops it.
+                let _ = sleep(secs(10)).await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<_, GroupClosed>(())
+        });
+        let t0 = now();
+        let err = wait_for(scope, secs(1))
+            .cleanup_grace(secs(2))
+            .await
+            .unwrap_err();
+        assert!(
+            err.is_elapsed() && matches!(err, taskloop::TimeoutError::Elapsed(e) if e.cut_short())
+        );
+        assert_eq!(since(t0), secs(3));
+        let child = child.borrow().clone().unwrap();
+        while !child.is_done() {
+            yield_now().await.unwrap();
+        }
+        assert!(child.is_cancelled());
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        assert_eq!(yield_now().await, Ok(()), "no cancellation is left over");
+    });
+}

@@ -97,6 +97,15 @@ where
     let group = TaskGroup {
         inner: inner.clone(),
     };
+    // If this scope is dropped before it finishes (inside a `select`, or by
+    // a `cleanup_grace` abort), the children are cancelled (nobody can wait
+    // for them any more) and the parent's state is restored.
+    let mut guard = AbandonGuard {
+        inner: &inner,
+        parent: h,
+        delivered_before,
+        armed: true,
+    };
     let mut body = std::pin::pin!(body(group));
     let mut body_out: Option<Result<T, E>> = None;
     let mut done = 0;
@@ -139,6 +148,7 @@ where
         Poll::Pending
     })
     .await;
+    guard.armed = false;
     inner.closed.set(true);
     inner.watches.borrow_mut().clear();
 
@@ -183,6 +193,35 @@ where
         h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
     }
     result
+}
+
+/// Undoes a group's effects if its scope is dropped before it finished.
+struct AbandonGuard<'a> {
+    /// The group.
+    inner: &'a Inner,
+    /// The parent task's header.
+    parent: &'a crate::task::raw::Header,
+    /// The parent had seen `Cancelled` before entering the group.
+    delivered_before: bool,
+    /// Cleared when the scope finishes normally.
+    armed: bool,
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.inner.closed.set(true);
+        self.inner.abort();
+        if self.inner.parent_cancel_requested.get() {
+            self.parent.uncancel();
+        }
+        if self.delivered_before {
+            self.parent
+                .update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
+        }
+    }
 }
 
 /// A handle to spawn children into a running [`task_group`]; clonable, so
