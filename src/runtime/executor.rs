@@ -357,7 +357,23 @@ impl Core {
             }
             None
         } else {
-            self.timers.next_timeout()
+            match self.timers.next_timeout() {
+                // `epoll_wait` counts whole milliseconds and mio rounds up,
+                // which would add up to 1 ms of lateness on top of the tick.
+                // So the poll wakes up to 1 ms *early* (whole milliseconds,
+                // rounded down), and the last sub-millisecond stretch is
+                // slept precisely, when no I/O source could need the poll;
+                // a wake from another thread then waits at most that long.
+                Some(d) if d < Duration::from_millis(1) && !reactor.has_sources() => {
+                    drop(reactor);
+                    if !d.is_zero() && !self.shared.is_notified() {
+                        std::thread::sleep(d);
+                    }
+                    return;
+                }
+                Some(d) => Some(Duration::from_millis(d.as_millis() as u64)),
+                None => None,
+            }
         };
         Self::poll_reactor(&mut reactor, timeout);
     }
