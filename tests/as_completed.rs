@@ -102,6 +102,7 @@ fn as_completed_plain_iteration_gives_results_in_completion_order() {
     });
 }
 
+// regression: gh-77714 (3.13's async iteration yields the inputs themselves)
 // mirrors test_tasks.py::test_as_completed_same_tasks_in_as_out
 #[test]
 fn as_completed_async_iteration_yields_the_same_handles_that_went_in() {

@@ -352,6 +352,7 @@ fn when_only_the_outer_deadline_passes_the_inner_scope_lets_the_cancellation_thr
     });
 }
 
+// regression: bpo-46771 (timeouts rest on the cancel counter: nested scopes)
 // mirrors test_timeouts.py::test_nested_timeouts
 #[test]
 fn nested_scopes_with_the_same_deadline_the_inner_lets_it_through_and_the_outer_times_out() {

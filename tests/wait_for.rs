@@ -306,6 +306,7 @@ fn a_zero_timeout_runs_an_inline_future_up_to_its_first_checkpoint_only() {
 // ---------------------------------------------------------------------------
 // wait_for waits for the inner's clean-up
 
+// regression: bpo-33638 (duplicate of bpo-32751)
 // regression: bpo-32751 (wait_for raised TimeoutError while the inner was
 // still cleaning up)
 #[test]
@@ -513,6 +514,7 @@ fn a_wait_for_task_cancelled_before_it_runs_never_touches_the_inner_task() {
 // The caller is cancelled from outside
 
 // mirrors test_waitfor.py::test_asyncio_wait_for_cancelled and
+// regression: gh-86057 and bpo-42600 (duplicates of bpo-41891)
 // test_cancel_wait_for; regression: bpo-41891 (the inner's clean-up is
 // waited for)
 #[test]
@@ -593,6 +595,7 @@ fn cancel_at_the_deadline(cancel_first: bool) {
 }
 
 // mirrors asyncio-semantics §1.4 "someone else also cancelled the caller,
+// regression: bpo-42130 (gh-86296's first report)
 // before or after the deadline fired"; regression: gh-86296 (an outside
 // cancellation was swallowed)
 #[test]
@@ -638,6 +641,8 @@ fn after_a_timeout_the_callers_cancelling_count_is_back_at_its_entry_value() {
 // ---------------------------------------------------------------------------
 // A value ready when the deadline fires
 
+// regression: gh-81839 and bpo-40672 (the same issue: a value produced while
+// the cancellation was pending must reach the caller)
 // regression: bpo-37658 (a result ready when the cancellation came was
 // lost). The scope expires and requests the cancellation, then the inner
 // completes without passing a checkpoint: its value is returned (taskloop's
