@@ -37,8 +37,9 @@ use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
 /// # });
 /// ```
 pub struct Promise<T> {
-    /// The shared slot.
-    inner: Rc<Inner<T>>,
+    /// The setting side, which the promise derefs to (`set_result`,
+    /// `cancel`, `is_done`, `is_cancelled`).
+    resolver: Resolver<T>,
     /// Wakes the awaiter when its task is cancelled.
     slot: CancelSlot,
 }
@@ -108,21 +109,37 @@ impl<T> Promise<T> {
     /// A pending promise.
     pub fn new() -> Promise<T> {
         Promise {
-            inner: Rc::new(Inner {
-                state: RefCell::new(Slot::Pending),
-                waker: Cell::new(None),
-            }),
+            resolver: Resolver {
+                inner: Rc::new(Inner {
+                    state: RefCell::new(Slot::Pending),
+                    waker: Cell::new(None),
+                }),
+            },
             slot: CancelSlot::new(),
         }
     }
 
     /// A handle that can set or cancel this promise.
     pub fn resolver(&self) -> Resolver<T> {
-        Resolver {
-            inner: self.inner.clone(),
-        }
+        self.resolver.clone()
     }
+}
 
+impl<T> std::ops::Deref for Promise<T> {
+    type Target = Resolver<T>;
+
+    fn deref(&self) -> &Resolver<T> {
+        &self.resolver
+    }
+}
+
+impl<T> Default for Promise<T> {
+    fn default() -> Promise<T> {
+        Promise::new()
+    }
+}
+
+impl<T> Resolver<T> {
     /// Sets the value and wakes the awaiter (asyncio's `set_result`).
     ///
     /// # Errors
@@ -149,37 +166,6 @@ impl<T> Promise<T> {
     }
 }
 
-impl<T> Default for Promise<T> {
-    fn default() -> Promise<T> {
-        Promise::new()
-    }
-}
-
-impl<T> Resolver<T> {
-    /// As [`Promise::set_result`].
-    ///
-    /// # Errors
-    /// Gives the value back if the promise is already done.
-    pub fn set_result(&self, value: T) -> Result<(), T> {
-        self.inner.set_result(value)
-    }
-
-    /// As [`Promise::cancel`].
-    pub fn cancel(&self) -> bool {
-        self.inner.cancel()
-    }
-
-    /// As [`Promise::is_done`].
-    pub fn is_done(&self) -> bool {
-        self.inner.is_done()
-    }
-
-    /// As [`Promise::is_cancelled`].
-    pub fn is_cancelled(&self) -> bool {
-        self.inner.is_cancelled()
-    }
-}
-
 impl<T> Clone for Resolver<T> {
     fn clone(&self) -> Resolver<T> {
         Resolver {
@@ -195,7 +181,7 @@ impl<T> Future for Promise<T> {
     /// If polled again after it returned.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut state = this.inner.state.borrow_mut();
+        let mut state = this.resolver.inner.state.borrow_mut();
         match std::mem::replace(&mut *state, Slot::Taken) {
             Slot::Ready(v) => {
                 drop(state);
@@ -214,16 +200,16 @@ impl<T> Future for Promise<T> {
         drop(state);
         if let Err(c) = deliver_pending() {
             // asyncio: cancelling a task cancels the future it awaits.
-            this.inner.cancel();
+            this.resolver.inner.cancel();
             this.slot.disarm();
             return Poll::Ready(Err(c));
         }
-        let old = this.inner.waker.replace(None);
+        let old = this.resolver.inner.waker.replace(None);
         let new = match old {
             Some(w) if w.will_wake(cx.waker()) => w,
             _ => cx.waker().clone(),
         };
-        this.inner.waker.set(Some(new));
+        this.resolver.inner.waker.set(Some(new));
         this.slot.arm(cx);
         Poll::Pending
     }

@@ -129,18 +129,8 @@ impl TimerEntry {
     /// An entry for `deadline` (`None`: never).
     pub(crate) fn at(deadline: Option<Instant>) -> TimerEntry {
         let timers = current_timers();
-        let at = deadline;
-        let deadline = match deadline {
-            Some(d) => timers.clock.deadline_tick(d),
-            None => NEVER,
-        };
-        TimerEntry {
-            timers,
-            deadline,
-            at,
-            key: None,
-            expired: false,
-        }
+        let tick = deadline.map_or(NEVER, |d| timers.clock.deadline_tick(d));
+        TimerEntry::new(timers, tick, deadline)
     }
 
     /// An entry `delay` from now (`Duration::MAX` and other unrepresentable
@@ -148,7 +138,12 @@ impl TimerEntry {
     pub(crate) fn after(delay: Duration) -> TimerEntry {
         let timers = current_timers();
         let now = timers.clock.now();
-        let (deadline, at) = (timers.clock.delay_tick(now, delay), now.checked_add(delay));
+        let tick = timers.clock.delay_tick(now, delay);
+        TimerEntry::new(timers, tick, now.checked_add(delay))
+    }
+
+    /// An unarmed entry.
+    fn new(timers: Rc<Timers>, deadline: u64, at: Option<Instant>) -> TimerEntry {
         TimerEntry {
             timers,
             deadline,
