@@ -16,34 +16,16 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloop::{
-    AsCompletedError, Cancelled, NextError, NextResult, ReturnWhen, Runtime, Task, TaskRef,
-    as_completed, current_task, spawn,
+    AsCompletedError, Cancelled, NextError, NextResult, ReturnWhen, Task, TaskRef, as_completed,
+    current_task, spawn,
     time::{now, sleep},
     wait,
 };
 use util::yield_n;
-
-/// `block_on` in a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Virtual time since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
+use util::{ms, run, since};
 
 /// A task that sleeps `d` and then returns `v` (or `Err(Cancelled)`).
 fn sleeper<T: 'static>(d: Duration, v: T) -> Task<Result<T, Cancelled>> {

@@ -11,36 +11,17 @@
 mod util;
 
 use std::cell::Cell;
-use std::future::Future;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloop::{
-    Cancelled, Promise, Resolver, Runtime, Task, TaskError, TaskRef, current_task, gather,
-    gather_outcomes, spawn,
+    Cancelled, Promise, Resolver, Task, TaskError, TaskRef, current_task, gather, gather_outcomes,
+    spawn,
     time::{now, sleep},
     yield_now,
 };
 use util::yield_n;
-
-/// `block_on` in a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Virtual time since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
+use util::{ms, run, since};
 
 /// A task awaiting a fresh promise, and the promise's resolver: asyncio's
 /// `coro(fut)` wrapping of a future. A negative value makes the child panic

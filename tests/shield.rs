@@ -13,41 +13,17 @@ use std::future::{Future, pending, poll_fn};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloop::time::{now, sleep};
 use taskloop::{
-    Cancelled, Promise, Runtime, Task, TaskRef, cancellable, checkpoint, current_task, shield,
-    spawn, timeout, wait_for,
+    Cancelled, Promise, Task, cancellable, checkpoint, shield, spawn, timeout, wait_for,
 };
 use util::{Counters, yield_n};
+use util::{me, ms, run, since};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// Runs `future` as the main task of a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Virtual time elapsed since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
-
-/// The task being polled.
-fn me() -> TaskRef {
-    current_task().expect("not inside a task")
-}
 
 /// Polls `future` exactly once, from the current task.
 async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {

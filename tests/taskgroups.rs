@@ -18,47 +18,21 @@ use std::error::Error as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloop::{
-    Cancelled, FailureKind, GroupClosed, GroupError, Runtime, Task, TaskGroup, TaskRef,
-    current_task, spawn, task_group,
+    Cancelled, FailureKind, GroupClosed, GroupError, Task, TaskGroup, TaskRef, current_task, spawn,
+    task_group,
     time::{now, sleep},
     wait_for, yield_now,
 };
 use util::{Counters, Signal, yield_n};
+use util::{me, ms, run, secs, since};
 
 /// The error type of the children and bodies here: `?` takes `Cancelled`
 /// (a cancellation, not a failure) and any message.
 type Error = Box<dyn std::error::Error>;
 type Res<T = ()> = Result<T, Error>;
-
-/// `block_on` in a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// Virtual time since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
-
-fn me() -> TaskRef {
-    current_task().expect("inside a task")
-}
 
 /// The failure messages of a group error, in order.
 fn messages(e: &GroupError) -> Vec<String> {

@@ -20,41 +20,14 @@ use std::time::{Duration, Instant};
 
 use taskloop::time::{now, sleep};
 use taskloop::{
-    Cancelled, Runtime, TaskRef, TimeoutError, TimeoutHandle, TimeoutStateError, checkpoint,
-    current_task, spawn, timeout, timeout_at, yield_now,
+    Cancelled, Runtime, TimeoutError, TimeoutHandle, TimeoutStateError, checkpoint, spawn, timeout,
+    timeout_at, yield_now,
 };
 use util::{Either, capture_waker, select2, yield_n};
+use util::{me, ms, run, secs, since};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// Runs `future` as the main task of a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// Virtual time elapsed since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
-
-/// The task being polled.
-fn me() -> TaskRef {
-    current_task().expect("not inside a task")
-}
 
 /// What a scope gave, without its value: `Ok(())`, `Err("elapsed")` or
 /// `Err("cancelled")`.

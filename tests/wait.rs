@@ -9,35 +9,16 @@
 mod util;
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloop::{
-    Cancelled, ReturnWhen, Runtime, Task, TaskRef, WaitError, Waitable, current_task, spawn,
+    Cancelled, ReturnWhen, Task, TaskRef, WaitError, Waitable, current_task, spawn,
     time::{now, sleep},
     wait, yield_now,
 };
 use util::yield_n;
-
-/// `block_on` in a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Virtual time since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
+use util::{ms, run, since};
 
 /// A task that sleeps `d` and then returns `v` (or `Err(Cancelled)`).
 fn sleeper<T: 'static>(d: Duration, v: T) -> Task<Result<T, Cancelled>> {

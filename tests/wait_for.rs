@@ -14,45 +14,18 @@ use std::future::{Future, pending, poll_fn, ready};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloop::time::{now, sleep, sleep_until};
 use taskloop::{
-    Cancelled, Promise, Runtime, Task, TaskRef, TimeoutError, cancellable, checkpoint,
-    current_task, shield, spawn, wait_for, yield_now,
+    Cancelled, Promise, Task, TimeoutError, cancellable, checkpoint, current_task, shield, spawn,
+    wait_for, yield_now,
 };
 use util::{DropFlag, capture_waker, yield_n};
+use util::{me, ms, run, secs, since};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// Runs `future` as the main task of a fresh runtime on the virtual clock.
-fn run<F: Future>(future: F) -> F::Output {
-    util::init_logger();
-    Runtime::builder()
-        .virtual_time(true)
-        .build()
-        .expect("cannot create a runtime")
-        .block_on(future)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// Virtual time elapsed since `t0`.
-fn since(t0: Instant) -> Duration {
-    now() - t0
-}
-
-/// The task being polled.
-fn me() -> TaskRef {
-    current_task().expect("not inside a task")
-}
 
 /// Polls `future` exactly once, from the current task.
 async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use taskloop::Runtime;
+use std::time::{Duration, Instant};
+
+use taskloop::{Runtime, TaskRef};
 
 /// Routes the runtime's `log` output to the test harness (captured per test).
 pub fn init_logger() {
@@ -30,6 +32,37 @@ pub fn with_runtime<R>(f: impl FnOnce(&Runtime) -> R) -> R {
 /// cancel-and-wait shutdown).
 pub fn block_on<F: Future>(future: F) -> F::Output {
     with_runtime(|rt| rt.block_on(future))
+}
+
+/// Runs `future` as the main task of a fresh runtime on a virtual clock
+/// (the clock the waiting-primitive suites assert exact durations on).
+pub fn run<F: Future>(future: F) -> F::Output {
+    init_logger();
+    Runtime::builder()
+        .virtual_time(true)
+        .build()
+        .expect("cannot create a runtime")
+        .block_on(future)
+}
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `n` seconds.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Time on the runtime's clock since `t0`.
+pub fn since(t0: Instant) -> Duration {
+    taskloop::time::now() - t0
+}
+
+/// The task being polled.
+pub fn me() -> TaskRef {
+    taskloop::current_task().expect("inside a task")
 }
 
 /// Yields `n` times to the loop, panicking if a cancellation is delivered.
