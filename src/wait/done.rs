@@ -64,9 +64,15 @@ impl DoneQueue {
 
     /// Wakes (and forgets) every registered waiter.
     pub(crate) fn wake_all(&self) {
-        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        for w in wakers {
+        // Out of the cell while waking (a waker may run code that registers
+        // again), then back in, so the buffer is reused, not reallocated.
+        let mut wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        for w in wakers.drain(..) {
             w.wake();
+        }
+        let mut slot = self.wakers.borrow_mut();
+        if slot.is_empty() {
+            *slot = wakers;
         }
     }
 
