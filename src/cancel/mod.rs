@@ -7,9 +7,11 @@
 //! `abort()`'s job, in the executor.
 
 mod checkpoint;
+mod scope;
 mod slot;
 
 pub use checkpoint::{YieldNow, cancellable, checkpoint, yield_now};
+pub(crate) use scope::CancelScope;
 pub(crate) use slot::{CancelSlot, deliver_pending};
 
 use std::error::Error;

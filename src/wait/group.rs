@@ -17,7 +17,7 @@ use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
 use super::timeout::TimeoutError;
-use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::cancel::{CancelScope, CancelSlot, Cancelled, deliver_pending};
 use crate::runtime::context;
 use crate::task::state::Flags;
 use crate::task::{Task, TaskError, TaskRef};
@@ -78,10 +78,7 @@ where
     // SAFETY: the executor keeps the current task alive while polling it.
     let parent_ref = unsafe { TaskRef::clone_from_ptr(parent) };
     let h = parent_ref.header();
-    let entry_cancelling = h.cancelling.get();
-    let delivered_before = h.flags.get().contains(Flags::CANCEL_DELIVERED);
-    let pending_before = h.flags.get().contains(Flags::CANCEL_PENDING);
-    h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+    let scope = CancelScope::enter(h);
 
     let inner = Rc::new(Inner {
         parent: parent_ref.clone(),
@@ -103,7 +100,7 @@ where
     let mut guard = AbandonGuard {
         inner: &inner,
         parent: h,
-        delivered_before,
+        scope,
         armed: true,
     };
     let mut body = std::pin::pin!(body(group));
@@ -153,17 +150,9 @@ where
     inner.watches.borrow_mut().clear();
 
     // The parent's cancellation state, as asyncio's `__aexit__` leaves it.
-    if inner.parent_cancel_requested.get() {
-        h.uncancel();
-    }
-    let foreign = h.cancelling.get() > entry_cancelling || foreign_cancel_seen;
-    let delivered = h.flags.get().contains(Flags::CANCEL_DELIVERED);
-    if !foreign {
-        h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
-        if !pending_before {
-            h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
-        }
-    }
+    let delivered = CancelScope::delivered_inside(h);
+    let only_ours = scope.settle(h, inner.parent_cancel_requested.get());
+    let foreign = !only_ours || foreign_cancel_seen;
     let body_out = body_out.expect("the body finished before the scope");
     let mut failures = inner.failures.take();
     if let Err(e) = body_out.as_ref() {
@@ -189,9 +178,7 @@ where
             Err(_) => Err(GroupError::Cancelled),
         }
     };
-    if delivered_before {
-        h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
-    }
+    scope.exit(h);
     result
 }
 
@@ -201,8 +188,8 @@ struct AbandonGuard<'a> {
     inner: &'a Inner,
     /// The parent task's header.
     parent: &'a crate::task::raw::Header,
-    /// The parent had seen `Cancelled` before entering the group.
-    delivered_before: bool,
+    /// The parent's cancellation state on entry.
+    scope: CancelScope,
     /// Cleared when the scope finishes normally.
     armed: bool,
 }
@@ -214,13 +201,9 @@ impl Drop for AbandonGuard<'_> {
         }
         self.inner.closed.set(true);
         self.inner.abort();
-        if self.inner.parent_cancel_requested.get() {
-            self.parent.uncancel();
-        }
-        if self.delivered_before {
-            self.parent
-                .update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
-        }
+        self.scope
+            .settle(self.parent, self.inner.parent_cancel_requested.get());
+        self.scope.exit(self.parent);
     }
 }
 

@@ -17,11 +17,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::cancel::Cancelled;
+use crate::cancel::{CancelScope, Cancelled};
 use crate::runtime::context;
 use crate::task::TaskRef;
 use crate::task::raw::Header;
-use crate::task::state::Flags;
 use crate::timer::{self, TimerEntry};
 
 /// Runs `future` with a deadline `delay` after its first poll: asyncio's
@@ -199,12 +198,8 @@ pub struct Timeout<F> {
     /// The task the scope was entered in, counted, from its first pending
     /// poll until it finishes (a scope ready on its first poll needs none).
     task: Option<TaskRef>,
-    /// The task's `cancelling()` on entry.
-    cancelling_at_entry: u16,
-    /// The task had seen `Cancelled` before entry (restored on exit).
-    delivered_before: bool,
-    /// A request was already pending on entry (it is not ours to withdraw).
-    pending_before: bool,
+    /// The task's cancellation state on entry (asyncio's counter rule).
+    scope: CancelScope,
     /// When the deadline fired, for the clean-up duration.
     expired_at: Option<Instant>,
     /// Longest clean-up allowed after the deadline.
@@ -221,9 +216,7 @@ impl<F: Future> Timeout<F> {
             timer: None,
             shared: SharedSlot::Local(Shared::new()),
             task: None,
-            cancelling_at_entry: 0,
-            delivered_before: false,
-            pending_before: false,
+            scope: CancelScope::default(),
             expired_at: None,
             grace: None,
             grace_timer: None,
@@ -261,12 +254,7 @@ impl<F> Timeout<F> {
             panic!("a taskloop timeout or wait_for was polled outside a taskloop task")
         });
         // SAFETY: the executor keeps the current task alive while polling it.
-        let h = unsafe { ptr.as_ref() };
-        let f = h.flags.get();
-        self.cancelling_at_entry = h.cancelling.get();
-        self.delivered_before = f.contains(Flags::CANCEL_DELIVERED);
-        self.pending_before = f.contains(Flags::CANCEL_PENDING);
-        h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+        self.scope = CancelScope::enter(unsafe { ptr.as_ref() });
         self.shared.state.set(State::Entered);
         ptr
     }
@@ -285,21 +273,16 @@ impl<F> Timeout<F> {
 
     /// The inner future completed (or was dropped): decide the outcome.
     fn finish<T>(&mut self, h: &Header, output: Option<T>) -> Result<T, TimeoutError> {
-        let delivered = h.flags.get().contains(Flags::CANCEL_DELIVERED);
+        let delivered = CancelScope::delivered_inside(h);
         let result = match self.shared.state.get() {
             State::Expiring => {
                 self.shared.state.set(State::Expired);
-                let left = h.uncancel();
                 let cleanup = self.expired_at.map_or(Duration::ZERO, |t| {
                     timer::now().saturating_duration_since(t)
                 });
                 let cut_short = output.is_none();
-                if left <= self.cancelling_at_entry {
-                    // Only our request was outstanding: withdraw it.
-                    h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
-                    if !self.pending_before {
-                        h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
-                    }
+                if self.scope.settle(h, true) {
+                    // Only our request was outstanding: it is withdrawn.
                     match output {
                         Some(v) if !delivered => Ok(v),
                         _ => Err(TimeoutError::Elapsed(Elapsed { cleanup, cut_short })),
@@ -319,9 +302,7 @@ impl<F> Timeout<F> {
                 }
             }
         };
-        if self.delivered_before {
-            h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
-        }
+        self.scope.exit(h);
         self.timer = None;
         self.grace_timer = None;
         self.task = None;
@@ -473,17 +454,9 @@ impl<F> Drop for Timeout<F> {
         let Some(task) = self.task.take() else { return };
         let h = task.header();
         if self.shared.state.get() == State::Expiring {
-            let left = h.uncancel();
-            if left <= self.cancelling_at_entry {
-                h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
-                if !self.pending_before {
-                    h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
-                }
-            }
+            self.scope.settle(h, true);
         }
-        if self.delivered_before {
-            h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
-        }
+        self.scope.exit(h);
     }
 }
 
