@@ -17,7 +17,7 @@ mod wheel;
 
 pub use sleep::{Interval, Sleep, interval, sleep, sleep_until};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -57,6 +57,9 @@ pub(crate) struct Timers {
     /// Wakers of fired timers, woken after the wheel is released (a waker
     /// may run arbitrary code, including timer code).
     fired: RefCell<Vec<Waker>>,
+    /// How many times the wheel advanced: an entry armed before an advance
+    /// whose tick reached its deadline has fired, without looking it up.
+    advances: Cell<u64>,
 }
 
 impl Timers {
@@ -65,6 +68,7 @@ impl Timers {
             clock: Clock::new(tick, virtual_time),
             wheel: RefCell::new(Wheel::new()),
             fired: RefCell::new(Vec::new()),
+            advances: Cell::new(0),
         }
     }
 
@@ -79,6 +83,7 @@ impl Timers {
         let mut fired = self.fired.take();
         wheel.advance(now, |_, waker| fired.push(waker));
         drop(wheel);
+        self.advances.set(self.advances.get() + 1);
         let n = fired.len();
         for w in fired.drain(..) {
             w.wake();
@@ -121,6 +126,8 @@ pub(crate) struct TimerEntry {
     at: Option<Instant>,
     /// The wheel entry, while armed.
     key: Option<TimerKey>,
+    /// `Timers::advances` when the entry was last armed.
+    armed_at: u64,
     /// Set once the deadline passed; cleared by `reset`.
     expired: bool,
 }
@@ -149,6 +156,7 @@ impl TimerEntry {
             deadline,
             at,
             key: None,
+            armed_at: 0,
             expired: false,
         }
     }
@@ -170,6 +178,16 @@ impl TimerEntry {
         let waker = cx.waker();
         let old = {
             let mut wheel = self.timers.wheel.borrow_mut();
+            if self.key.is_some()
+                && self.timers.advances.get() > self.armed_at
+                && wheel.now() >= self.deadline
+            {
+                // An advance since arming reached the deadline, so it fired
+                // the timer: no need to look the (now stale) key up.
+                self.key = None;
+                self.expired = true;
+                return Poll::Ready(());
+            }
             match self.key {
                 Some(key) => match wheel.get_mut(key) {
                     // Still pending: keep the stored waker current.
@@ -180,6 +198,7 @@ impl TimerEntry {
                 },
                 None => {
                     self.key = Some(wheel.insert(self.deadline, waker.clone()));
+                    self.armed_at = self.timers.advances.get();
                     Ok(None)
                 }
             }
@@ -209,7 +228,9 @@ impl TimerEntry {
         self.expired = false;
         if let Some(key) = self.key {
             let moved = self.timers.wheel.borrow_mut().reschedule(key, tick);
-            if !moved {
+            if moved {
+                self.armed_at = self.timers.advances.get();
+            } else {
                 self.key = None;
             }
         }

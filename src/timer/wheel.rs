@@ -167,7 +167,6 @@ impl<T> Wheel<T> {
     }
 
     /// The tick the wheel has advanced to.
-    #[cfg(test)]
     pub(crate) fn now(&self) -> u64 {
         self.now
     }
