@@ -71,12 +71,20 @@
     unsafe_op_in_unsafe_fn
 )]
 
+// Layers, each using only those above it in this list. `unsafe` lives in
+// `task` alone; every other module denies it.
+#[deny(unsafe_code)]
 mod cancel;
+#[deny(unsafe_code)]
 mod promise;
+#[deny(unsafe_code)]
 mod reactor;
+#[deny(unsafe_code)]
 mod runtime;
 mod task;
+#[deny(unsafe_code)]
 mod timer;
+#[deny(unsafe_code)]
 mod wait;
 
 /// Time: the runtime's clock and the timer futures.
@@ -89,11 +97,8 @@ pub mod time {
 
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
-pub use runtime::{Builder, Runtime, run};
-pub use task::{
-    InvalidStateError, NoRuntime, Task, TaskError, TaskId, TaskRef, all_tasks, current_task, spawn,
-    try_spawn,
-};
+pub use runtime::{Builder, NoRuntime, Runtime, all_tasks, run, spawn, try_spawn};
+pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{
     AsCompleted, AsCompletedError, Elapsed, Failure, FailureKind, Fallible, GroupClosed,
     GroupError, NextError, NextResult, Results, ReturnWhen, Shield, TaskGroup, TaskHandle,

@@ -5,14 +5,15 @@
 //! schedules anything itself: setting it wakes the awaiter, whose task runs
 //! at a later turn.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::task::WakerSlot;
 
 /// A one-shot value that some code sets and one task awaits: asyncio's
 /// `Future` (`set_result`, `cancel`, `done`, `await`).
@@ -56,7 +57,7 @@ struct Inner<T> {
     /// Where the value is.
     state: RefCell<Slot<T>>,
     /// The awaiter's waker.
-    waker: Cell<Option<Waker>>,
+    waker: RefCell<WakerSlot>,
 }
 
 /// The life of the value.
@@ -91,7 +92,8 @@ impl<T> Inner<T> {
     }
 
     fn wake(&self) {
-        if let Some(w) = self.waker.take() {
+        let waker = self.waker.borrow_mut().take();
+        if let Some(w) = waker {
             w.wake();
         }
     }
@@ -112,7 +114,7 @@ impl<T> Promise<T> {
             resolver: Resolver {
                 inner: Rc::new(Inner {
                     state: RefCell::new(Slot::Pending),
-                    waker: Cell::new(None),
+                    waker: RefCell::new(WakerSlot::new()),
                 }),
             },
             slot: CancelSlot::new(),
@@ -204,12 +206,8 @@ impl<T> Future for Promise<T> {
             this.slot.disarm();
             return Poll::Ready(Err(c));
         }
-        let old = this.resolver.inner.waker.replace(None);
-        let new = match old {
-            Some(w) if w.will_wake(cx.waker()) => w,
-            _ => cx.waker().clone(),
-        };
-        this.resolver.inner.waker.set(Some(new));
+        let old = this.resolver.inner.waker.borrow_mut().register(cx.waker());
+        drop(old);
         this.slot.arm(cx);
         Poll::Pending
     }

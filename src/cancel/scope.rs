@@ -6,8 +6,8 @@
 //! requests a cancellation itself: the primitive does, and then asks this
 //! scope to settle the outcome.
 
-use crate::task::raw::Header;
-use crate::task::state::Flags;
+use super::state;
+use crate::task::Header;
 
 /// A task's cancellation state on entry to a scope.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,19 +24,18 @@ impl CancelScope {
     /// Records the state and hides an earlier delivery, so that a delivery
     /// inside the scope can be told apart from it.
     pub(crate) fn enter(h: &Header) -> CancelScope {
-        let f = h.flags.get();
-        h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+        let pending_before = state::is_pending(h);
         CancelScope {
             cancelling: h.cancelling.get(),
-            delivered_before: f.contains(Flags::CANCEL_DELIVERED),
-            pending_before: f.contains(Flags::CANCEL_PENDING),
+            delivered_before: state::hide_delivery(h),
+            pending_before,
         }
     }
 
     /// Whether a cancellation was delivered inside the scope and is still
     /// in force.
     pub(crate) fn delivered_inside(h: &Header) -> bool {
-        h.flags.get().contains(Flags::CANCEL_DELIVERED)
+        state::is_delivered(h)
     }
 
     /// Takes back the scope's own request (if it made one) and reports
@@ -44,14 +43,11 @@ impl CancelScope {
     /// pending flag that request caused are cleared as well.
     pub(crate) fn settle(&self, h: &Header, own_request: bool) -> bool {
         if own_request {
-            h.uncancel();
+            state::uncancel(h);
         }
         let only_ours = h.cancelling.get() <= self.cancelling;
         if only_ours {
-            h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
-            if !self.pending_before {
-                h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
-            }
+            state::withdraw(h, self.pending_before);
         }
         only_ours
     }
@@ -59,7 +55,7 @@ impl CancelScope {
     /// Restores the delivery hidden on entry.
     pub(crate) fn exit(&self, h: &Header) {
         if self.delivered_before {
-            h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
+            state::mark_delivered(h);
         }
     }
 }

@@ -1,34 +1,50 @@
 //! The reactor: the runtime's one `mio::Poll`, where the loop sleeps until an
-//! I/O event, a cross-thread wake or the next timer deadline.
+//! I/O event, a cross-thread wake or the next timer deadline, and the
+//! registrations of I/O sources.
 //!
-//! It owns the `Poll`, its event buffer and the token of the `mio::Waker`
-//! that other threads use to interrupt it. It must never run task code: it
-//! only reports readiness (I/O sources arrive with the socket types, each a
-//! `slab` registration whose waker the reactor wakes).
+//! # Ground rules
+//!
+//! * Each registered source is an entry in a `slab`; its `mio::Token` is
+//!   the slab key in the low 32 bits and the entry's generation in the high
+//!   bits, so an event for a closed and reused slot never wakes the new
+//!   owner's waiters.
+//! * mio is edge-triggered: readiness is kept per entry and direction, and
+//!   cleared only by the I/O layer when an operation returns `WouldBlock`.
+//!   Reading and writing wait independently.
+//! * [`Reactor::turn`] only *collects* the wakers of ready entries; the
+//!   driver wakes them after the reactor's borrow is released. The reactor
+//!   never runs task code and knows nothing of timers.
+
+pub(crate) mod registration;
 
 use std::io;
+use std::task::Waker;
 use std::time::Duration;
 
 use mio::{Events, Poll, Token};
+use slab::Slab;
+
+use registration::IoEntry;
 
 /// The token of the cross-thread `mio::Waker`.
 const WAKE_TOKEN: Token = Token(usize::MAX);
 
-/// The runtime's poller.
+/// The runtime's poller and its registrations.
 pub(crate) struct Reactor {
     /// The OS poller (epoll, kqueue).
     poll: Poll,
     /// Reused buffer of events from one poll.
     events: Events,
-    /// How many I/O sources are registered: with none, a zero-timeout poll
-    /// can learn nothing and is skipped.
-    sources: usize,
+    /// The registered sources: readiness and waiters per direction.
+    entries: Slab<IoEntry>,
+    /// Generation given to the next entry (bumped at each registration).
+    generation: u32,
 }
 
 impl std::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reactor")
-            .field("sources", &self.sources)
+            .field("sources", &self.entries.len())
             .finish_non_exhaustive()
     }
 }
@@ -41,28 +57,44 @@ impl Reactor {
         let reactor = Reactor {
             poll,
             events: Events::with_capacity(256),
-            sources: 0,
+            entries: Slab::new(),
+            generation: 0,
         };
         Ok((reactor, waker))
     }
 
-    /// Whether any I/O source is registered.
+    /// Whether any I/O source is registered: with none, a zero-timeout poll
+    /// can learn nothing and is skipped.
     pub(crate) fn has_sources(&self) -> bool {
-        self.sources > 0
+        !self.entries.is_empty()
     }
 
-    /// Waits for events up to `timeout` (`None`: until one arrives).
+    /// Waits for events up to `timeout` (`None`: until one arrives) and
+    /// appends the wakers of the entries that became ready to `woken`.
     ///
     /// A wake from another thread only ends the wait; the loop then drains
     /// its inject queue.
-    pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn turn(
+        &mut self,
+        timeout: Option<Duration>,
+        woken: &mut Vec<Waker>,
+    ) -> io::Result<()> {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
         for event in self.events.iter() {
-            debug_assert_eq!(event.token(), WAKE_TOKEN, "no I/O sources exist yet");
+            if event.token() == WAKE_TOKEN {
+                continue;
+            }
+            let (key, generation) = registration::split_token(event.token());
+            match self.entries.get_mut(key) {
+                Some(entry) if entry.generation == generation => entry.on_event(event, woken),
+                // A source closed (and maybe its slot reused) since the
+                // event was queued: nobody waits for it.
+                _ => {}
+            }
         }
         Ok(())
     }

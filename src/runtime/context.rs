@@ -1,90 +1,75 @@
-//! The thread-local pointer to the runtime running on this thread.
+//! The thread-local handle to the runtime running on this thread.
 //!
 //! It is set for the duration of `block_on` (and of the runtime's drop) and
-//! is how free functions (`spawn`, `current_task`, the checkpoints) and
-//! same-thread wakes find the loop. It never owns the runtime.
-
-use std::cell::Cell;
-use std::ptr::{self, NonNull};
-use std::sync::Arc;
+//! is how free functions (`spawn`, the timers) and same-thread wakes find
+//! the loop. It holds a counted `Rc` of the core, so a core found here is
+//! alive for as long as it is used; it never decides anything itself.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use super::executor::{Core, Soon};
 use super::shared::Shared;
-use crate::task::TaskRef;
-use crate::task::raw::Header;
+use crate::task::Notified;
 
 thread_local! {
-    /// The core of the runtime inside `block_on` on this thread, or null.
-    static CORE: Cell<*const Core> = const { Cell::new(ptr::null()) };
-    /// The callback queues of the runtimes alive on this thread, by their
-    /// `Shared` address, so a callback can be queued while its loop is idle.
+    /// The core of the runtime inside `block_on` on this thread.
+    static CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// The callback queues of the runtimes alive on this thread, by the
+    /// address of their scheduler, so a callback can be queued while its
+    /// loop is idle.
     static RUNTIMES: RefCell<Vec<(usize, Weak<Soon>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Records a new runtime of this thread.
-pub(crate) fn register(shared: &Arc<Shared>, soon: &Rc<Soon>) {
-    let key = Arc::as_ptr(shared) as usize;
-    RUNTIMES.with(|r| r.borrow_mut().push((key, Rc::downgrade(soon))));
+pub(crate) fn register(owner: usize, soon: &Rc<Soon>) {
+    RUNTIMES.with(|r| r.borrow_mut().push((owner, Rc::downgrade(soon))));
 }
 
 /// Forgets a runtime being dropped.
-pub(crate) fn unregister(shared: &Arc<Shared>) {
-    let key = Arc::as_ptr(shared) as usize;
-    let _ = RUNTIMES.try_with(|r| r.borrow_mut().retain(|(k, _)| *k != key));
+pub(crate) fn unregister(owner: usize) {
+    let _ = RUNTIMES.try_with(|r| r.borrow_mut().retain(|(k, _)| *k != owner));
+}
+
+/// The running runtime's core, if there is one.
+#[inline]
+pub(crate) fn core() -> Option<Rc<Core>> {
+    CORE.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// Runs `f` with the running runtime's core, if there is one.
 #[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    CORE.try_with(|c| {
-        let p = c.get();
-        // SAFETY: a non-null pointer was set by an `Enter` guard that is
-        // still alive and borrows the core, so the core outlives this call.
-        (!p.is_null()).then(|| f(unsafe { &*p }))
-    })
-    .ok()
-    .flatten()
+    core().map(|core| f(&core))
 }
 
 /// Whether a runtime is running on this thread.
 pub(crate) fn is_entered() -> bool {
-    CORE.try_with(|c| !c.get().is_null()).unwrap_or(false)
-}
-
-/// The task being polled on this thread, if any.
-#[inline]
-pub(crate) fn current_task() -> Option<NonNull<Header>> {
-    with_core(|core| core.current()).flatten()
+    CORE.try_with(|c| c.borrow().is_some()).unwrap_or(false)
 }
 
 /// Pushes a task onto the local run queue if this thread runs the runtime
-/// that owns `shared`; returns false (without calling `make`) otherwise.
+/// whose scheduler is `shared`; gives it back otherwise.
 #[inline]
-pub(crate) fn push_local(shared: &Arc<Shared>, make: impl FnOnce() -> TaskRef) -> bool {
-    with_core(|core| {
-        if core.owns(shared) {
-            core.push(make());
-            true
-        } else {
-            false
+pub(crate) fn push_local(shared: &Shared, task: Notified) -> Result<(), Notified> {
+    match core() {
+        Some(core) if core.is_scheduler(shared) => {
+            core.push(core.registry.assert_owner(task));
+            Ok(())
         }
-    })
-    .unwrap_or(false)
+        _ => Err(task),
+    }
 }
 
-/// Queues `f` on the callback queue of the runtime that owns `shared`,
+/// Queues `f` on the callback queue of the runtime identified by `owner`,
 /// running or not. If that runtime is gone, `f` is dropped (logged): there is
 /// no loop left to run it.
-pub(crate) fn call_soon(shared: &Arc<Shared>, f: Box<dyn FnOnce()>) {
-    let key = Arc::as_ptr(shared) as usize;
+pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
     let soon = RUNTIMES
         .try_with(|r| {
             r.borrow()
                 .iter()
-                .find(|(k, _)| *k == key)
+                .find(|(k, _)| *k == owner)
                 .and_then(|(_, w)| w.upgrade())
         })
         .ok()
@@ -95,25 +80,27 @@ pub(crate) fn call_soon(shared: &Arc<Shared>, f: Box<dyn FnOnce()>) {
     }
 }
 
-/// Marks `core` as running on this thread until dropped.
-pub(crate) struct Enter<'a> {
-    /// What was there before (always null: nesting is refused).
-    prev: *const Core,
-    /// Ties the guard to the borrow of the core.
-    _core: std::marker::PhantomData<&'a Core>,
+/// Marks a core as running on this thread until dropped.
+pub(crate) struct Enter {
+    /// What was there before (a runtime being dropped inside another's task).
+    prev: Option<Rc<Core>>,
 }
 
 /// Sets `core` as this thread's running runtime.
-pub(crate) fn enter(core: &Core) -> Enter<'_> {
-    let prev = CORE.with(|c| c.replace(core));
-    Enter {
-        prev,
-        _core: std::marker::PhantomData,
+pub(crate) fn enter(core: &Rc<Core>) -> Enter {
+    let prev = CORE.with(|c| c.replace(Some(core.clone())));
+    Enter { prev }
+}
+
+impl std::fmt::Debug for Enter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enter").finish_non_exhaustive()
     }
 }
 
-impl Drop for Enter<'_> {
+impl Drop for Enter {
     fn drop(&mut self) {
-        let _ = CORE.try_with(|c| c.set(self.prev));
+        let prev = self.prev.take();
+        let _ = CORE.try_with(|c| c.replace(prev));
     }
 }

@@ -3,15 +3,22 @@
 //!
 //! This module owns the loop's lifetime: entering it (`block_on`), and
 //! shutting it down (cancelling or dropping what is left). The turn of the
-//! loop itself lives in `executor`; the cross-thread half in `shared`.
+//! loop itself lives in `executor`, parking (clock, timers, reactor) in
+//! `driver`, the cross-thread half in `shared`, the thread-local handle in
+//! `context`. It is the layer above `task` and `cancel`.
 
 pub(crate) mod context;
+mod driver;
 pub(crate) mod executor;
-pub(crate) mod shared;
+mod shared;
+mod spawn;
+
+pub use spawn::{NoRuntime, all_tasks, spawn, try_spawn};
 
 use std::future::Future;
 use std::io;
 use std::panic::Location;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::task::state::Flags;
@@ -48,8 +55,8 @@ use executor::{Config, Core};
 /// # Ok::<_, std::io::Error>(())
 /// ```
 pub struct Runtime {
-    /// The loop's state; boxed so its address is stable for the context pointer.
-    core: Box<Core>,
+    /// The loop's state, shared with the thread-local context while running.
+    core: Rc<Core>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -101,18 +108,17 @@ impl Runtime {
              or start it with taskloop::spawn"
         );
         let core = &*self.core;
-        let _enter = context::enter(core);
-        // SAFETY: the main future may borrow from this frame. `MainGuard`
-        // completes the task (dropping the future) if we leave early, and
-        // the output is taken or dropped with `main` below, before we
-        // return. No other `Task<F::Output>` exists, and `TaskRef`s do not
-        // reach the stage.
-        let mut main = unsafe { core.spawn_unchecked(future, Location::caller()) };
-        main.header().update_flags(|f| f.with(Flags::MAIN));
-        let guard = MainGuard { core, task: &main };
-        core.run_until(|| guard.task.is_done());
-        drop(guard);
-        match main.take_result() {
+        let _enter = context::enter(&self.core);
+        let location = core.config.debug.then_some(Location::caller());
+        // The main future may borrow from this frame: `run_scoped` drops it
+        // (in place) before returning, also if the loop unwinds.
+        let outcome = core.registry.run_scoped(future, location, |main, queued| {
+            main.header().update_flags(|f| f.with(Flags::MAIN));
+            core.push(queued);
+            core.run_until(|| main.is_done());
+            main.take_result()
+        });
+        match outcome {
             Ok(Ok(output)) => output,
             Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Ok(Err(e)) => unreachable!("the main task ended without a value: {e}"),
@@ -160,26 +166,8 @@ impl Drop for Runtime {
         // inside this runtime's context (even when dropped from a task of
         // another runtime, whose context is restored afterwards).
         let _enter = context::enter(&self.core);
-        context::unregister(&self.core.shared);
+        context::unregister(self.core.owner());
         self.core.shutdown();
-    }
-}
-
-/// Completes the main task if `block_on` is left before it finished, so a
-/// borrowed main future never outlives `block_on`.
-struct MainGuard<'a, T> {
-    /// The loop, to record the completion.
-    core: &'a Core,
-    /// The main task.
-    task: &'a Task<T>,
-}
-
-impl<T> Drop for MainGuard<'_, T> {
-    fn drop(&mut self) {
-        if !self.task.is_done() {
-            let outcome = self.task.header().drop_future();
-            self.core.complete(self.task, outcome);
-        }
     }
 }
 
@@ -267,8 +255,8 @@ impl Builder {
     /// # Errors
     /// If the OS refuses to create the poller or its waker.
     pub fn build(self) -> io::Result<Runtime> {
-        let core = Box::new(Core::new(self.config)?);
-        context::register(&core.shared, core.soon());
+        let core = Rc::new(Core::new(self.config)?);
+        context::register(core.owner(), core.soon());
         Ok(Runtime { core })
     }
 }

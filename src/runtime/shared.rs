@@ -1,36 +1,28 @@
 //! The part of a runtime other threads may touch: the inject queue of tasks
-//! woken from elsewhere, and the `mio::Waker` that interrupts the loop's poll.
+//! woken from elsewhere, and the `mio::Waker` that interrupts the loop's
+//! poll. It is the runtime's [`Schedule`] implementation.
 //!
-//! It must never hold anything that is not `Send`: task pointers in the
-//! queue are only dereferenced (beyond their atomic state) on the loop thread.
+//! It must never hold anything that is not `Send`: it holds tasks only as
+//! [`Notified`], which the registry turns back into handles on the loop
+//! thread.
 
 use std::collections::VecDeque;
-use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::task::TaskRef;
-use crate::task::raw::{self, Header};
-
-/// A task pointer owning one reference, in transit to the loop thread.
-struct Injected(NonNull<Header>);
-
-// SAFETY: the pointer is only turned into a `TaskRef` (and so only touches
-// non-atomic task data) on the loop thread in `drain_into`; elsewhere only
-// the atomic reference count is touched (`raw::drop_ref` is thread-safe and,
-// by the ground rules of `task::raw`, may free the block from any thread).
-unsafe impl Send for Injected {}
+use super::context;
+use crate::task::{Notified, Schedule};
 
 /// The inject queue and whether the runtime still accepts wakes.
 #[derive(Default)]
 struct Inject {
     /// Tasks woken from another thread, in wake order.
-    tasks: Vec<Injected>,
+    tasks: Vec<Notified>,
     /// Set when the runtime is dropped: wakes are refused from then on.
     closed: bool,
 }
 
-/// Cross-thread state of one runtime, shared by every task's header.
+/// Cross-thread state of one runtime, shared by every task.
 pub(crate) struct Shared {
     /// Tasks woken from other threads.
     inject: Mutex<Inject>,
@@ -46,6 +38,17 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+impl Schedule for Shared {
+    /// On the loop thread of this runtime, straight onto its run queue (no
+    /// lock, no syscall); anywhere else, onto the inject queue.
+    #[inline]
+    fn schedule(&self, task: Notified) {
+        if let Err(task) = context::push_local(self, task) {
+            self.inject(task);
+        }
+    }
+}
+
 impl Shared {
     pub(crate) fn new(waker: mio::Waker) -> Shared {
         Shared {
@@ -55,18 +58,18 @@ impl Shared {
         }
     }
 
-    /// Queues a woken task from any thread. Takes over one reference.
-    pub(crate) fn inject(&self, ptr: NonNull<Header>) {
+    /// Queues a woken task from any thread; the first one into an empty
+    /// queue interrupts the loop's poll. After `close`, the task's reference
+    /// is released instead: nobody will run it.
+    fn inject(&self, task: Notified) {
         let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
         if inject.closed {
             drop(inject);
-            // SAFETY: we own the reference; the runtime is gone, so nobody
-            // will run the task: release it (thread-safe, see `task::raw`).
-            unsafe { raw::drop_ref(ptr) };
+            drop(task);
             return;
         }
         let first = inject.tasks.is_empty();
-        inject.tasks.push(Injected(ptr));
+        inject.tasks.push(task);
         self.notified.store(true, Ordering::Release);
         drop(inject);
         if first {
@@ -81,30 +84,19 @@ impl Shared {
         self.notified.load(Ordering::Acquire)
     }
 
-    /// Moves injected tasks onto the run queue; returns how many. Loop
-    /// thread only.
-    pub(crate) fn drain_into(&self, queue: &mut VecDeque<TaskRef>) -> usize {
+    /// Takes the injected tasks, in wake order.
+    pub(crate) fn drain(&self, into: &mut VecDeque<Notified>) {
         if !self.notified.swap(false, Ordering::AcqRel) {
-            return 0;
+            return;
         }
-        let tasks =
-            std::mem::take(&mut self.inject.lock().unwrap_or_else(|e| e.into_inner()).tasks);
-        let n = tasks.len();
-        // SAFETY: each entry owns a reference, and this is the loop thread.
-        queue.extend(tasks.into_iter().map(|t| unsafe { TaskRef::from_raw(t.0) }));
-        n
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        into.extend(inject.tasks.drain(..));
     }
 
-    /// Refuses further wakes and returns what is queued. Loop thread only.
-    pub(crate) fn close(&self) -> Vec<TaskRef> {
+    /// Refuses further wakes and returns what is queued.
+    pub(crate) fn close(&self) -> Vec<Notified> {
         let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
         inject.closed = true;
-        let tasks = std::mem::take(&mut inject.tasks);
-        drop(inject);
-        // SAFETY: each entry owns a reference, and this is the loop thread.
-        tasks
-            .into_iter()
-            .map(|t| unsafe { TaskRef::from_raw(t.0) })
-            .collect()
+        std::mem::take(&mut inject.tasks)
     }
 }

@@ -4,7 +4,42 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Mutex;
 
-use crate::cancel::Cancelled;
+/// The error a checkpoint returns when the task's cancellation is delivered
+/// there: asyncio's `CancelledError`.
+///
+/// It converts into [`std::io::Error`] and into boxed errors, so `?` carries
+/// it out of the task's code; [`is_cancelled`](crate::is_cancelled)
+/// recognises it after conversion.
+///
+/// # Examples
+/// ```
+/// # taskloop::run(async {
+/// let task = taskloop::spawn(async {
+///     taskloop::yield_now().await?; // the cancellation is delivered here
+///     Ok::<_, std::io::Error>(())
+/// });
+/// task.cancel();
+/// assert!(task.await.unwrap_err().is_cancelled());
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the task was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+impl From<Cancelled> for std::io::Error {
+    /// An `io::ErrorKind::Other` error wrapping `Cancelled` (not `Interrupted`,
+    /// which retry loops would swallow).
+    fn from(c: Cancelled) -> std::io::Error {
+        std::io::Error::other(c)
+    }
+}
 
 /// The message of a panic payload, when it is a string (as with `panic!`).
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {

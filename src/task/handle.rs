@@ -2,17 +2,14 @@
 //! (owns the output, awaitable).
 
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::ptr::NonNull;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use super::raw::{self, Header};
+use super::header::Header;
+use super::raw::{self, Outcome, ops};
 use super::state::Flags;
 use super::{InvalidStateError, TaskError};
-use crate::cancel::CancelSlot;
-use crate::runtime::context;
 
 /// A task's identifier, unique within its runtime and numbered from 1 in
 /// spawn order (asyncio's default names are `Task-<id>`).
@@ -49,17 +46,6 @@ impl TaskRef {
     /// # Safety
     /// The caller transfers one reference to a live task, on its loop thread.
     pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> TaskRef {
-        TaskRef { ptr }
-    }
-
-    /// A new reference to the task at `ptr`.
-    ///
-    /// # Safety
-    /// The task must be alive (somebody holds a reference) and this must be
-    /// its loop thread.
-    pub(crate) unsafe fn clone_from_ptr(ptr: NonNull<Header>) -> TaskRef {
-        // SAFETY: alive per the caller; we take a new reference.
-        unsafe { ptr.as_ref() }.state.ref_inc();
         TaskRef { ptr }
     }
 
@@ -113,77 +99,85 @@ impl TaskRef {
         self.is_done() && self.header().flags.get().contains(Flags::OUT_PANICKED)
     }
 
-    /// Requests cancellation: asyncio's `Task.cancel()`.
-    ///
-    /// Returns `false` if the task is already done. Otherwise it adds one to
-    /// [`cancelling`](Self::cancelling), records the request and wakes the
-    /// task (and any checkpoint of it pending under a combinator). The
-    /// request is delivered once, at the task's next checkpoint, as
-    /// `Err(Cancelled)`; the task may then run clean-up code before it ends.
-    /// A task cancelled before it first ran never runs.
-    ///
-    /// It returns at once: to wait for the clean-up, await the task.
-    pub fn cancel(&self) -> bool {
-        let h = self.header();
-        if h.state.is_complete() {
-            return false;
-        }
-        h.cancelling.set(h.cancelling.get().saturating_add(1));
-        h.update_flags(|f| f.with(Flags::CANCEL_PENDING));
-        let wakers = h.peek_extras(|e| match e {
-            Some(e) if !e.cancel_wakers.is_empty() => {
-                e.cancel_wakers.iter().map(|(_, w)| w.clone()).collect()
-            }
-            _ => Vec::new(),
-        });
-        self.wake();
-        for w in wakers {
-            w.wake();
-        }
-        true
-    }
-
-    /// The number of pending cancellation requests (asyncio's `cancelling()`):
-    /// raised by each [`cancel`](Self::cancel), lowered only by
-    /// [`uncancel`](Self::uncancel). It saturates at 65,535.
-    pub fn cancelling(&self) -> u32 {
-        u32::from(self.header().cancelling.get())
-    }
-
-    /// Takes back one cancellation request and returns the new count
-    /// (asyncio's `uncancel()`, with 3.13's rule).
-    ///
-    /// When the count reaches zero, a request not yet delivered is dropped,
-    /// and a delivered one is suppressed: the task, if it now returns a
-    /// value, counts as finished with that value rather than cancelled.
-    pub fn uncancel(&self) -> u32 {
-        u32::from(self.header().uncancel())
-    }
-
-    /// Registers `f` to run once the task is done, with a reference to it
-    /// (asyncio's `add_done_callback`).
-    ///
-    /// Callbacks never run inline: they join the loop's FIFO (shared with
-    /// ready tasks, as asyncio's `call_soon`) when the task completes, or at
-    /// once if it is already done, and run in registration order. If the
-    /// runtime is dropped first, they are dropped without running.
-    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
-        if self.is_done() {
-            let task = self.clone();
-            context::call_soon(&self.header().shared, Box::new(move || f(&task)));
-        } else {
-            self.header().with_extras(|e| e.callbacks.push(Box::new(f)));
-        }
-    }
-
     /// Wakes the task (schedules a poll) unless it is done or already queued.
     pub(crate) fn wake(&self) {
-        if self.header().state.transition_to_scheduled() {
-            self.header().state.ref_inc();
-            // SAFETY: we took the reference the queue entry will own, and
-            // just set SCHEDULED.
-            unsafe { raw::enqueue(self.ptr) };
-        }
+        // SAFETY: we hold a reference.
+        unsafe { raw::wake_by_ref(self.ptr) };
+    }
+
+    /// The address of the task's scheduler, which identifies its runtime.
+    pub(crate) fn owner_addr(&self) -> usize {
+        // SAFETY: we hold a reference.
+        unsafe { ops::owner(self.ptr) as usize }
+    }
+
+    /// Whether both tasks belong to the same runtime.
+    pub(crate) fn same_runtime(&self, other: &TaskRef) -> bool {
+        // SAFETY: we hold references to both.
+        unsafe { ops::owner(self.ptr) == ops::owner(other.ptr) }
+    }
+
+    /// Whether `waker` wakes this task (a clone of its own waker).
+    pub(crate) fn is_own_waker(&self, waker: &Waker) -> bool {
+        raw::is_task_waker(waker, self.ptr)
+    }
+
+    /// Polls the future once, as the current task. Ready with the outcome
+    /// (stored in the task) when the future finished.
+    ///
+    /// # Panics
+    /// If the task is complete or is being polled or dropped already (a
+    /// re-entrant poll).
+    pub(crate) fn poll(&self) -> Poll<Outcome> {
+        let _busy = self.enter_stage();
+        // SAFETY: we hold a reference for the whole poll, and the borrowed
+        // waker does not outlive it (clones take their own references).
+        let waker = unsafe { raw::borrowed_waker(self.ptr) };
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: this is the loop thread (`TaskRef` is `!Send` and only
+        // made on it), the future is still there and nothing else borrows
+        // the stage (checked by `enter_stage`).
+        self.run_as(|| unsafe { ops::poll(self.ptr, &mut cx) })
+    }
+
+    /// Drops the future in place, unpolled, as the current task (so that
+    /// its destructors may use the runtime API), storing a cancelled (or,
+    /// if a destructor panicked, panicked) outcome.
+    ///
+    /// # Panics
+    /// As for [`poll`](Self::poll).
+    pub(crate) fn drop_future(&self) -> Outcome {
+        let _busy = self.enter_stage();
+        // SAFETY: as in `poll`.
+        self.run_as(|| unsafe { ops::drop_future(self.ptr) })
+    }
+
+    /// Drops the stored output nobody will read.
+    pub(crate) fn drop_stage(&self) {
+        debug_assert!(self.is_done());
+        // SAFETY: loop thread; the task is complete, so nothing polls it.
+        unsafe { ops::drop_stage(self.ptr) }
+    }
+
+    /// Marks the stage busy for a poll or a drop; checks it is neither
+    /// complete nor busy already.
+    fn enter_stage(&self) -> StageBusy<'_> {
+        let h = self.header();
+        assert!(
+            !h.state.is_complete() && !h.flags.get().contains(Flags::BUSY),
+            "a task's future was polled or dropped while complete or already in use"
+        );
+        h.update_flags(|f| f.with(Flags::BUSY));
+        StageBusy(h)
+    }
+}
+
+/// Clears `BUSY` when a poll or drop of the future ends (also by unwinding).
+struct StageBusy<'a>(&'a Header);
+
+impl Drop for StageBusy<'_> {
+    fn drop(&mut self) {
+        self.0.update_flags(|f| f.without(Flags::BUSY));
     }
 }
 
@@ -197,7 +191,7 @@ impl Clone for TaskRef {
 impl Drop for TaskRef {
     fn drop(&mut self) {
         // SAFETY: we own one reference.
-        unsafe { raw::drop_ref(self.ptr) };
+        unsafe { ops::drop_ref(self.ptr) };
     }
 }
 
@@ -314,7 +308,7 @@ impl<T> Task<T> {
         }
         // SAFETY: `T` is the task's output type; the stage no longer changes
         // except through `&mut self`, so the borrow is tied to `&self`.
-        let out = unsafe { h.output::<T>() };
+        let out = unsafe { ops::output::<T>(self.raw.as_ptr()) };
         if out.is_null() {
             return Err(InvalidStateError::Taken);
         }
@@ -334,7 +328,7 @@ impl<T> Task<T> {
         }
         h.update_flags(|f| f.with(Flags::RETRIEVED));
         // SAFETY: `T` is the task's output type.
-        unsafe { h.take_output::<T>() }.ok_or(InvalidStateError::Taken)
+        unsafe { ops::take_output::<T>(self.raw.as_ptr()) }.ok_or(InvalidStateError::Taken)
     }
 
     /// Forgets whoever was waiting on this handle (its waker and its
@@ -345,6 +339,16 @@ impl<T> Task<T> {
         drop(take_join_slot(h));
     }
 
+    /// Takes the output of a finished task, marking it retrieved.
+    pub(crate) fn take_output(&mut self) -> Option<Result<T, TaskError>> {
+        let h = self.raw.header();
+        debug_assert!(h.state.is_complete());
+        h.update_flags(|f| f.with(Flags::RETRIEVED));
+        // SAFETY: `T` is the task's output type; `&mut self` is the only
+        // borrow of the output.
+        unsafe { ops::take_output::<T>(self.raw.as_ptr()) }
+    }
+
     /// The output of a finished task, without marking it retrieved.
     pub(crate) fn peek_output(&self) -> Option<&T> {
         let h = self.raw.header();
@@ -352,7 +356,7 @@ impl<T> Task<T> {
             return None;
         }
         // SAFETY: as in `result`.
-        let out = unsafe { h.output::<T>() };
+        let out = unsafe { ops::output::<T>(self.raw.as_ptr()) };
         // SAFETY: non-null points into the live stage, borrowed with `&self`.
         (!out.is_null())
             .then(|| unsafe { &*out }.as_ref().ok())
@@ -373,65 +377,10 @@ impl<T> std::ops::Deref for Task<T> {
     }
 }
 
-impl<T> Future for Task<T> {
-    type Output = Result<T, TaskError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let h = this.raw.header();
-        if h.state.is_complete() {
-            drop(take_join_slot(h));
-            h.update_flags(|f| f.with(Flags::RETRIEVED));
-            // SAFETY: `T` is the task's output type.
-            let out =
-                unsafe { h.take_output::<T>() }.expect("`Task` polled after its output was taken");
-            let forwarded = h.flags.get().contains(Flags::JOIN_FORWARDED);
-            if forwarded && matches!(&out, Err(e) if e.is_cancelled()) {
-                // Our own cancellation came back through the awaited task:
-                // from here on the awaiting task has seen it.
-                if let Some(cur) = context::current_task() {
-                    // SAFETY: the executor keeps the current task alive.
-                    unsafe { cur.as_ref() }.mark_cancel_delivered();
-                }
-            }
-            return Poll::Ready(out);
-        }
-        if let Some(cur) = context::current_task() {
-            assert!(
-                cur != this.raw.as_ptr(),
-                "a task cannot await its own handle (it would wait forever)"
-            );
-            // SAFETY: the executor keeps the current task alive.
-            if unsafe { cur.as_ref() }.take_cancel_for_forward() {
-                h.update_flags(|f| f.with(Flags::JOIN_FORWARDED));
-                this.raw.cancel();
-            }
-        }
-        let old = h.join_waker.take();
-        let new = match old {
-            Some(w) if w.will_wake(cx.waker()) => w,
-            old => {
-                drop(old);
-                cx.waker().clone()
-            }
-        };
-        h.join_waker.set(Some(new));
-        // Make a cancel of the awaiting task wake this await, even under a
-        // combinator (the registration is usually not needed and not stored).
-        let mut slot = take_join_slot(h);
-        slot.arm(cx);
-        if slot.is_armed() {
-            h.with_extras(|e| e.join_slot = slot);
-        }
-        Poll::Pending
-    }
-}
-
-/// Takes the awaiter's registration out of the task, if it has one.
+/// Takes the awaiter's cancel registration out of the task, if it has one.
 #[inline]
-fn take_join_slot(h: &Header) -> CancelSlot {
-    h.peek_extras(|e| e.map(|e| std::mem::take(&mut e.join_slot)))
-        .unwrap_or_default()
+pub(crate) fn take_join_slot(h: &Header) -> Option<super::hooks::CancelWaker> {
+    h.peek_extras(|e| e.and_then(|e| e.live.join_slot.take()))
 }
 
 impl<T> Drop for Task<T> {
@@ -442,7 +391,7 @@ impl<T> Drop for Task<T> {
         drop(take_join_slot(h));
         if h.state.is_complete() {
             super::report_unretrieved_panic(&self.raw);
-            h.drop_stage();
+            self.raw.drop_stage();
         }
     }
 }

@@ -118,6 +118,9 @@ impl Flags {
     /// The task awaiting this task's `Task<T>` forwarded its cancellation to
     /// it: if this task ends cancelled, the awaiter has seen `Cancelled`.
     pub(crate) const JOIN_FORWARDED: Flags = Flags(1 << 9);
+    /// The future is being polled or dropped right now: a second poll or
+    /// drop of it (re-entrant) is refused.
+    pub(crate) const BUSY: Flags = Flags(1 << 10);
 
     /// Whether every bit of `other` is set.
     #[inline]

@@ -8,6 +8,9 @@
 //! once on drop. This module never polls a task; firing a timer only wakes
 //! its waker.
 //!
+//! It reaches its runtime through `runtime::context`; the wheel itself
+//! (`wheel`) is plain data and knows nothing of tasks.
+//!
 //! Precision: a timer never fires early; on an idle loop it fires at most
 //! one tick (1 ms by default) plus one turn of the loop late.
 
@@ -44,7 +47,7 @@ use wheel::{TimerKey, Wheel};
 /// # Ok::<_, std::io::Error>(())
 /// ```
 pub fn now() -> Instant {
-    context::with_core(|core| core.timers.clock.now()).unwrap_or_else(Instant::now)
+    context::with_core(|core| core.driver.timers.clock.now()).unwrap_or_else(Instant::now)
 }
 
 /// The timer driver of one runtime.
@@ -85,8 +88,9 @@ impl Timers {
         drop(wheel);
         self.advances.set(self.advances.get() + 1);
         let n = fired.len();
+        // Each wake caught: a panicking waker must not leave the others undone.
         for w in fired.drain(..) {
-            w.wake();
+            crate::task::wake_caught(w);
         }
         self.fired.replace(fired);
         n
@@ -175,6 +179,7 @@ impl TimerEntry {
         if self.deadline == NEVER {
             return Poll::Pending;
         }
+        self.assert_own_runtime();
         let waker = cx.waker();
         let old = {
             let mut wheel = self.timers.wheel.borrow_mut();
@@ -214,6 +219,18 @@ impl TimerEntry {
                 Poll::Ready(())
             }
         }
+    }
+
+    /// Checks that the runtime polling this entry is the one whose wheel
+    /// holds it: another runtime's wheel would never fire it (a silent hang).
+    fn assert_own_runtime(&self) {
+        let same = context::with_core(|core| Rc::ptr_eq(&core.driver.timers, &self.timers));
+        assert!(
+            same != Some(false),
+            "a taskloop timer (sleep, timeout, interval) was awaited in a runtime other than \
+             the one it was created in: its deadline would never fire there; create it \
+             inside the runtime that awaits it"
+        );
     }
 
     /// Moves the deadline (asyncio's `Timeout.reschedule`); the entry is
@@ -261,7 +278,7 @@ impl Drop for TimerEntry {
 /// # Panics
 /// Outside a runtime: timers need a running loop.
 fn current_timers() -> Rc<Timers> {
-    context::with_core(|core| core.timers.clone()).unwrap_or_else(|| {
+    context::with_core(|core| core.driver.timers.clone()).unwrap_or_else(|| {
         panic!(
             "a taskloop timer was used outside a taskloop runtime: run it inside \
              taskloop::run(main) or Runtime::block_on"

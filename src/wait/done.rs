@@ -3,10 +3,10 @@
 //!
 //! # Ground rules
 //!
-//! * A [`Watch`] registers `(queue, index)` in the watched task's extras; the
-//!   executor pushes `index` onto the queue and wakes its waker when the task
-//!   completes, then forgets every registration (they hold `Rc`s, which must
-//!   not outlive completion: see `task::raw`).
+//! * A [`Watch`] registers `(queue, index)` in the watched task (a
+//!   `DoneWatcher` hook); the task's completion pushes `index` onto the
+//!   queue and wakes its waiters, then forgets every registration (they
+//!   hold `Rc`s, which must not outlive completion: see `task::header`).
 //! * Dropping a `Watch` of a pending task removes its registration, so a
 //!   waiter that gives up leaves nothing behind (asyncio removes its
 //!   callbacks in a `finally` for the same reason).
@@ -20,7 +20,7 @@ use std::time::Instant;
 use std::collections::HashSet;
 
 use super::wait_set::TaskHandle;
-use crate::task::TaskRef;
+use crate::task::{DoneWatcher, TaskRef, wake_caught};
 
 /// Indices of completed tasks, in completion order, and who to wake.
 #[derive(Debug, Default)]
@@ -47,28 +47,23 @@ impl DoneQueue {
             self.ready.borrow_mut().push_back((index, None));
             return Watch { reg: None };
         }
+        let watcher: Rc<dyn DoneWatcher> = self.clone();
         let key = task
             .header()
-            .with_extras(|e| e.done_queues.insert((self.clone(), index)));
+            .with_extras(|e| e.live.watchers.insert((watcher, index)));
         Watch {
             reg: Some((task.clone(), key)),
         }
-    }
-
-    /// Called by the executor when a watched task completes.
-    pub(crate) fn notify(&self, index: usize) {
-        let at = self.stamped.get().then(crate::timer::now);
-        self.ready.borrow_mut().push_back((index, at));
-        self.wake_all();
     }
 
     /// Wakes (and forgets) every registered waiter.
     pub(crate) fn wake_all(&self) {
         // Out of the cell while waking (a waker may run code that registers
         // again), then back in, so the buffer is reused, not reallocated.
+        // Each wake is caught: one panicking waker must not skip the rest.
         let mut wakers = std::mem::take(&mut *self.wakers.borrow_mut());
         for w in wakers.drain(..) {
-            w.wake();
+            wake_caught(w);
         }
         let mut slot = self.wakers.borrow_mut();
         if slot.is_empty() {
@@ -106,6 +101,15 @@ impl DoneQueue {
     }
 }
 
+impl DoneWatcher for DoneQueue {
+    /// Called by the task's completion.
+    fn task_done(&self, index: usize) {
+        let at = self.stamped.get().then(crate::timer::now);
+        self.ready.borrow_mut().push_back((index, at));
+        self.wake_all();
+    }
+}
+
 /// One task watched by a [`DoneQueue`]; unregisters on drop.
 #[derive(Debug)]
 pub(crate) struct Watch {
@@ -119,7 +123,7 @@ impl Drop for Watch {
             if !task.is_done() {
                 let old = task
                     .header()
-                    .peek_extras(|e| e.and_then(|e| e.done_queues.try_remove(key)));
+                    .peek_extras(|e| e.and_then(|e| e.live.watchers.try_remove(key)));
                 drop(old);
             }
         }

@@ -17,10 +17,8 @@ use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
 use super::timeout::TimeoutError;
-use crate::cancel::{CancelScope, CancelSlot, Cancelled, deliver_pending};
-use crate::runtime::context;
-use crate::task::state::Flags;
-use crate::task::{Task, TaskError, TaskRef};
+use crate::cancel::{self, CancelScope, CancelSlot, Cancelled, deliver_pending};
+use crate::task::{Task, TaskError, TaskRef, current_task};
 
 /// Runs `body` with a [`TaskGroup`] and waits for every task spawned in it:
 /// asyncio's `async with asyncio.TaskGroup() as tg:`.
@@ -73,10 +71,8 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: fmt::Display + 'static,
 {
-    let parent = context::current_task()
+    let parent_ref = crate::task::current_task()
         .unwrap_or_else(|| panic!("a taskloop task group was awaited outside a taskloop task"));
-    // SAFETY: the executor keeps the current task alive while polling it.
-    let parent_ref = unsafe { TaskRef::clone_from_ptr(parent) };
     let h = parent_ref.header();
     let scope = CancelScope::enter(h);
 
@@ -114,7 +110,7 @@ where
     poll_fn(|cx| {
         if body_out.is_none() {
             if let Poll::Ready(out) = body.as_mut().poll(cx) {
-                if out.is_err() && seen_cancel(h) {
+                if out.is_err() && cancel::state::is_delivered(h) {
                     body_cancelled = true;
                 }
                 // asyncio's `__aexit__`: a body that raised anything (a
@@ -164,10 +160,7 @@ where
         if foreign && delivered {
             // 3.13 (gh-116720): errors win, but the outside cancellation is
             // requested again so the parent's next checkpoint sees it.
-            h.update_flags(|f| {
-                f.without(Flags::CANCEL_DELIVERED)
-                    .with(Flags::CANCEL_PENDING)
-            });
+            cancel::state::redeliver(h);
         }
         Err(GroupError::Failed(failures))
     } else if foreign || inner.cancelled_by_user.get() {
@@ -187,7 +180,7 @@ struct AbandonGuard<'a> {
     /// The group.
     inner: &'a Inner,
     /// The parent task's header.
-    parent: &'a crate::task::raw::Header,
+    parent: &'a crate::task::Header,
     /// The parent's cancellation state on entry.
     scope: CancelScope,
     /// Cleared when the scope finishes normally.
@@ -313,9 +306,8 @@ impl TaskGroup {
             if let Err(e) = &out {
                 // An `Err` after the child saw `Cancelled` is its reaction to
                 // the cancellation: the child ends cancelled, not failed.
-                let cancelled = context::current_task()
-                    // SAFETY: the executor keeps the current task alive.
-                    .is_some_and(|t| seen_cancel(unsafe { t.as_ref() }));
+                let cancelled =
+                    current_task::with(|t| cancel::state::is_delivered(t.header())) == Some(true);
                 if !cancelled && !is_cancellation(e) {
                     inner.fail(Failure {
                         task: crate::current_task(),
@@ -525,11 +517,6 @@ fn find_group_error<E: 'static>(e: &E) -> Option<GroupError> {
         return in_chain(Some(io));
     }
     None
-}
-
-/// Whether the task has seen `Cancelled` and not suppressed it.
-fn seen_cancel(h: &crate::task::raw::Header) -> bool {
-    h.flags.get().contains(Flags::CANCEL_DELIVERED)
 }
 
 /// Whether an error value means "cancelled" rather than "failed".

@@ -21,7 +21,6 @@ pub use timeout::{
 pub use as_completed::{
     AsCompleted, AsCompletedError, NextError, NextResult, Results, as_completed,
 };
-pub(crate) use done::DoneQueue;
 pub use gather::{TaskTuple, gather, gather_outcomes, gather_tuple};
 pub use group::{Failure, FailureKind, GroupClosed, GroupError, TaskGroup, task_group};
 pub use wait_set::{Fallible, ReturnWhen, TaskHandle, WaitError, Waitable, Waited, wait};

@@ -12,15 +12,12 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelScope, Cancelled};
-use crate::runtime::context;
-use crate::task::TaskRef;
-use crate::task::raw::Header;
+use crate::task::{Header, TaskRef, WakerSlot, current_task};
 use crate::timer::{self, TimerEntry};
 
 /// Runs `future` with a deadline `delay` after its first poll: asyncio's
@@ -148,7 +145,7 @@ struct Shared {
     /// `reschedule` moved the deadline: the scope must re-arm its timer.
     moved: Cell<bool>,
     /// The scope's waker, to re-arm after a reschedule from another task.
-    waker: RefCell<Option<Waker>>,
+    waker: RefCell<WakerSlot>,
 }
 
 /// Where a scope's state lives.
@@ -177,17 +174,28 @@ impl Shared {
             when: Cell::new(None),
             state: Cell::new(State::Created),
             moved: Cell::new(false),
-            waker: RefCell::new(None),
+            waker: RefCell::new(WakerSlot::new()),
         }
     }
 }
 
-/// A timeout scope around a future; see [`timeout`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Timeout<F> {
-    /// The inner future; `None` once dropped by a grace-period abort.
-    /// Structurally pinned.
-    future: Option<F>,
+pin_project_lite::pin_project! {
+    /// A timeout scope around a future; see [`timeout`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        // The inner future, the only pinned field; `None` once dropped (in
+        // place) by a grace-period abort.
+        #[pin]
+        future: Option<F>,
+        // Everything else, never pinned: the scope's methods borrow only
+        // this, never the whole scope over the pinned future.
+        scope: ScopeState,
+    }
+}
+
+/// The unpinned state of a [`Timeout`].
+#[derive(Debug)]
+struct ScopeState {
     /// The deadline as given, resolved on entry.
     deadline: Deadline,
     /// The timer, armed on the first pending poll.
@@ -199,7 +207,7 @@ pub struct Timeout<F> {
     /// poll until it finishes (a scope ready on its first poll needs none).
     task: Option<TaskRef>,
     /// The task's cancellation state on entry (asyncio's counter rule).
-    scope: CancelScope,
+    cancel: CancelScope,
     /// When the deadline fired, for the clean-up duration.
     expired_at: Option<Instant>,
     /// Longest clean-up allowed after the deadline.
@@ -212,14 +220,16 @@ impl<F: Future> Timeout<F> {
     fn new(deadline: Deadline, future: F) -> Timeout<F> {
         Timeout {
             future: Some(future),
-            deadline,
-            timer: None,
-            shared: SharedSlot::Local(Shared::new()),
-            task: None,
-            scope: CancelScope::default(),
-            expired_at: None,
-            grace: None,
-            grace_timer: None,
+            scope: ScopeState {
+                deadline,
+                timer: None,
+                shared: SharedSlot::Local(Shared::new()),
+                task: None,
+                cancel: CancelScope::default(),
+                expired_at: None,
+                grace: None,
+                grace_timer: None,
+            },
         }
     }
 
@@ -228,18 +238,18 @@ impl<F: Future> Timeout<F> {
     /// (a hard abort) and the error says the clean-up was cut short.
     /// asyncio has no such bound; its `wait_for` can overrun without limit.
     pub fn cleanup_grace(mut self, grace: Duration) -> Timeout<F> {
-        self.grace = Some(grace);
+        self.scope.grace = Some(grace);
         self
     }
 
     /// A handle to reschedule or inspect the scope, also from another task.
     /// Take it before awaiting the scope.
     pub fn handle(&mut self) -> TimeoutHandle {
-        let shared = match &mut self.shared {
+        let shared = match &mut self.scope.shared {
             SharedSlot::Shared(rc) => rc.clone(),
             SharedSlot::Local(local) => {
                 let rc = Rc::new(std::mem::replace(local, Shared::new()));
-                self.shared = SharedSlot::Shared(rc.clone());
+                self.scope.shared = SharedSlot::Shared(rc.clone());
                 rc
             }
         };
@@ -247,27 +257,20 @@ impl<F: Future> Timeout<F> {
     }
 }
 
-impl<F> Timeout<F> {
+impl ScopeState {
     /// Enters the scope: records the task's cancellation state.
-    fn enter(&mut self) -> NonNull<Header> {
-        let ptr = context::current_task().unwrap_or_else(|| {
-            panic!("a taskloop timeout or wait_for was polled outside a taskloop task")
-        });
-        // SAFETY: the executor keeps the current task alive while polling it.
-        self.scope = CancelScope::enter(unsafe { ptr.as_ref() });
+    fn enter(&mut self, h: &Header) {
+        self.cancel = CancelScope::enter(h);
         self.shared.state.set(State::Entered);
-        ptr
     }
 
     /// The deadline fired: request cancellation of the task.
-    fn expire(&mut self, h: &Header) {
+    fn expire(&mut self, task: &TaskRef) {
         self.shared.state.set(State::Expiring);
         self.expired_at = Some(timer::now());
         if let Some(t) = self.timer.as_mut() {
             t.cancel();
         }
-        // SAFETY: `h` is the current task, alive for this poll.
-        let task = unsafe { TaskRef::clone_from_ptr(NonNull::from(h)) };
         task.cancel();
     }
 
@@ -281,7 +284,7 @@ impl<F> Timeout<F> {
                     timer::now().saturating_duration_since(t)
                 });
                 let cut_short = output.is_none();
-                if self.scope.settle(h, true) {
+                if self.cancel.settle(h, true) {
                     // Only our request was outstanding: it is withdrawn.
                     match output {
                         Some(v) if !delivered => Ok(v),
@@ -302,7 +305,7 @@ impl<F> Timeout<F> {
                 }
             }
         };
-        self.scope.exit(h);
+        self.cancel.exit(h);
         self.timer = None;
         self.grace_timer = None;
         self.task = None;
@@ -323,80 +326,69 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, TimeoutError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned: it is never moved out
-        // (only dropped in place, through `Pin::set` or drop glue; the `Drop`
-        // impl does not touch it), and `Timeout` is `Unpin` only when `F` is.
-        // No other field is pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let ptr = match &this.task {
-            Some(task) => {
-                assert!(
-                    context::current_task() == Some(task.as_ptr()),
+        let this = self.project();
+        let scope = this.scope;
+        let mut future = this.future;
+        current_task::with(|cur| {
+            match &scope.task {
+                Some(task) => assert!(
+                    task == cur,
                     "a taskloop timeout scope was polled by a task other than the one it was entered in"
-                );
-                task.as_ptr()
+                ),
+                None if scope.shared.state.get() == State::Created => scope.enter(cur.header()),
+                None => panic!("`Timeout` polled after completion"),
             }
-            None if this.shared.state.get() == State::Created => this.enter(),
-            None => panic!("`Timeout` polled after completion"),
-        };
-        // SAFETY: `ptr` is the current task (checked above or just entered),
-        // which the executor keeps alive for this poll; `this.task`, once
-        // set, keeps it alive too.
-        let h = unsafe { &*ptr.as_ptr() };
-        // When the deadline has already passed at the first pending poll
-        // (asyncio's `timeout <= 0` path), the inner future is polled once
-        // more at once, so the cancellation reaches it (or the task it
-        // awaits, which then never starts) before anything else runs. A
-        // timer that fires later does not re-poll: as in asyncio, every
-        // scope whose deadline passed requests its cancellation before the
-        // inner code runs again (that is what the nesting rule counts on).
-        let mut repolled = false;
-        loop {
-            let polled = {
-                // SAFETY: see above; the pin is projected to `future` only.
-                let future = unsafe { Pin::new_unchecked(&mut this.future) };
-                let Some(inner) = future.as_pin_mut() else {
+            let h = cur.header();
+            // When the deadline has already passed at the first pending poll
+            // (asyncio's `timeout <= 0` path), the inner future is polled once
+            // more at once, so the cancellation reaches it (or the task it
+            // awaits, which then never starts) before anything else runs. A
+            // timer that fires later does not re-poll: as in asyncio, every
+            // scope whose deadline passed requests its cancellation before the
+            // inner code runs again (that is what the nesting rule counts on).
+            let mut repolled = false;
+            loop {
+                let Some(inner) = future.as_mut().as_pin_mut() else {
                     unreachable!("the inner future is only dropped when the scope finishes")
                 };
-                inner.poll(cx)
-            };
-            if let Poll::Ready(v) = polled {
-                return Poll::Ready(this.finish(h, Some(v)));
+                if let Poll::Ready(v) = inner.poll(cx) {
+                    return Poll::Ready(scope.finish(h, Some(v)));
+                }
+                if scope.task.is_none() {
+                    // The scope now outlives this poll: keep a counted reference.
+                    scope.task = Some(cur.clone());
+                }
+                if scope.shared.state.get() == State::Entered
+                    && scope.check_deadline(cur, cx) == Expiry::AtOnce
+                    && !repolled
+                {
+                    repolled = true;
+                    continue;
+                }
+                break;
             }
-            if this.task.is_none() {
-                // SAFETY: `ptr` is the live current task; the scope now
-                // outlives this poll, so it keeps a counted reference.
-                this.task = Some(unsafe { TaskRef::clone_from_ptr(ptr) });
-            }
-            if this.shared.state.get() == State::Entered
-                && this.check_deadline(h, cx) == Expiry::AtOnce
-                && !repolled
-            {
-                repolled = true;
-                continue;
-            }
-            break;
-        }
-        if this.shared.state.get() == State::Expiring {
-            if let Some(grace) = this.grace {
-                let t = this
-                    .grace_timer
-                    .get_or_insert_with(|| TimerEntry::after(grace));
-                if t.poll_expired(cx).is_ready() {
-                    // SAFETY: see above; dropping in place keeps the pin promise.
-                    unsafe { Pin::new_unchecked(&mut this.future) }.set(None);
-                    return Poll::Ready(this.finish::<F::Output>(h, None));
+            if scope.shared.state.get() == State::Expiring {
+                if let Some(grace) = scope.grace {
+                    let t = scope
+                        .grace_timer
+                        .get_or_insert_with(|| TimerEntry::after(grace));
+                    if t.poll_expired(cx).is_ready() {
+                        // Dropped in place: the pin promise is kept.
+                        future.set(None);
+                        return Poll::Ready(scope.finish::<F::Output>(h, None));
+                    }
                 }
             }
-        }
-        Poll::Pending
+            Poll::Pending
+        })
+        .unwrap_or_else(|| panic!("a taskloop timeout or wait_for was polled outside a taskloop task"))
     }
 }
 
-impl<F> Timeout<F> {
+impl ScopeState {
     /// Arms or re-arms the timer and checks it; says whether the deadline
     /// fired now (and the cancellation was requested).
-    fn check_deadline(&mut self, h: &Header, cx: &Context<'_>) -> Expiry {
+    fn check_deadline(&mut self, task: &TaskRef, cx: &Context<'_>) -> Expiry {
         let moved = self.shared.moved.replace(false);
         if self.timer.is_none() || moved {
             // One clock read serves both the resolution and the check.
@@ -412,7 +404,7 @@ impl<F> Timeout<F> {
             };
             if when.is_some_and(|w| w <= now) {
                 // asyncio's `timeout <= 0` path: cancel at once.
-                self.expire(h);
+                self.expire(task);
                 return Expiry::AtOnce;
             }
             match self.timer.as_mut() {
@@ -421,14 +413,12 @@ impl<F> Timeout<F> {
             }
         }
         if let SharedSlot::Shared(shared) = &self.shared {
-            let mut waker = shared.waker.borrow_mut();
-            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *waker = Some(cx.waker().clone());
-            }
+            let old = shared.waker.borrow_mut().register(cx.waker());
+            drop(old);
         }
         let timer = self.timer.as_mut().expect("armed above");
         if timer.poll_expired(cx).is_ready() {
-            self.expire(h);
+            self.expire(task);
             return Expiry::Fired;
         }
         Expiry::NotYet
@@ -446,25 +436,26 @@ enum Expiry {
     AtOnce,
 }
 
-impl<F> Drop for Timeout<F> {
+impl Drop for ScopeState {
     /// A scope dropped before it finished (by a `select`, say) takes back
     /// its own cancellation request and restores what it hid, so the task
-    /// sees no cancellation nobody asked for. Never touches `future`.
+    /// sees no cancellation nobody asked for. The inner future is not here:
+    /// it is dropped in place by the scope's drop glue.
     fn drop(&mut self) {
         let Some(task) = self.task.take() else { return };
         let h = task.header();
         if self.shared.state.get() == State::Expiring {
-            self.scope.settle(h, true);
+            self.cancel.settle(h, true);
         }
-        self.scope.exit(h);
+        self.cancel.exit(h);
     }
 }
 
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("state", &self.shared.state.get())
-            .field("when", &self.shared.when.get())
+            .field("state", &self.scope.shared.state.get())
+            .field("when", &self.scope.shared.when.get())
             .finish_non_exhaustive()
     }
 }
@@ -504,8 +495,9 @@ impl TimeoutHandle {
         }
         self.shared.when.set(when.into());
         self.shared.moved.set(true);
-        if let Some(w) = self.shared.waker.borrow().as_ref() {
-            w.wake_by_ref();
+        let waker = self.shared.waker.borrow().clone_waker();
+        if let Some(w) = waker {
+            w.wake();
         }
         Ok(())
     }

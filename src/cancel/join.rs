@@ -1,0 +1,66 @@
+//! Awaiting a [`Task`]: asyncio's rule that cancelling a task cancels what
+//! it awaits.
+//!
+//! It owns the forwarding of the awaiter's request to the awaited task and
+//! the return of that cancellation to the awaiter. It never delivers the
+//! awaiter's request itself: the awaited task's outcome does.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::{CancelSlot, state};
+use crate::task::state::Flags;
+use crate::task::{Task, TaskError, WakerSlot, current_task, take_join_slot};
+
+impl<T> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let h = this.header();
+        if h.state.is_complete() {
+            drop(take_join_slot(h));
+            let out = this
+                .take_output()
+                .expect("`Task` polled after its output was taken");
+            let forwarded = this.header().flags.get().contains(Flags::JOIN_FORWARDED);
+            if forwarded && matches!(&out, Err(e) if e.is_cancelled()) {
+                // Our own cancellation came back through the awaited task:
+                // from here on the awaiting task has seen it.
+                current_task::with(|cur| state::mark_delivered(cur.header()));
+            }
+            return Poll::Ready(out);
+        }
+        let forward = current_task::with(|cur| {
+            assert!(
+                cur != this.as_task_ref(),
+                "a task cannot await its own handle (it would wait forever)"
+            );
+            assert!(
+                cur.same_runtime(this.as_task_ref()),
+                "a taskloop Task was awaited from a task of another runtime: it can only \
+                 make progress while its own runtime runs, so this would hang; await it \
+                 inside its own runtime's block_on"
+            );
+            state::take_for_forward(cur.header())
+        });
+        if forward == Some(true) {
+            h.update_flags(|f| f.with(Flags::JOIN_FORWARDED));
+            this.cancel();
+        }
+        let mut slot = WakerSlot::from(h.join_waker.take());
+        let old = slot.register(cx.waker());
+        h.join_waker.set(slot.take());
+        drop(old);
+        // Make a cancel of the awaiting task wake this await, even under a
+        // combinator (the registration is usually not needed and not stored).
+        let mut slot = CancelSlot::from_registration(take_join_slot(h));
+        slot.arm(cx);
+        if let Some(reg) = slot.into_registration() {
+            let old = h.with_extras(|e| e.live.join_slot.replace(reg));
+            drop(old);
+        }
+        Poll::Pending
+    }
+}

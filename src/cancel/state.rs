@@ -1,0 +1,164 @@
+//! The cancellation state machine of a task, in one place.
+//!
+//! A task's cancellation state is two flags and a counter in its header
+//! (`CANCEL_PENDING`, `CANCEL_DELIVERED`, `cancelling`); this file is the
+//! only code that changes them, through the transitions below.
+//!
+//! ```text
+//!   cancel() ──► PENDING ──checkpoint──► DELIVERED ──task returns──► outcome "cancelled"
+//!                  │  └──awaiting a Task──► forwarded to it (JOIN_FORWARDED on the awaited)
+//!                  └──uncancel() to 0──► cleared (DELIVERED too: the request is withdrawn)
+//! ```
+//!
+//! It never drops a future (that is `abort()`, in the executor) and never
+//! decides a primitive's outcome (that is [`CancelScope`](super::CancelScope)).
+
+use crate::task::current_task;
+use crate::task::state::Flags;
+use crate::task::{Cancelled, Header, TaskRef};
+
+impl TaskRef {
+    /// Requests cancellation: asyncio's `Task.cancel()`.
+    ///
+    /// Returns `false` if the task is already done. Otherwise it adds one to
+    /// [`cancelling`](Self::cancelling), records the request and wakes the
+    /// task (and any checkpoint of it pending under a combinator). The
+    /// request is delivered once, at the task's next checkpoint, as
+    /// `Err(Cancelled)`; the task may then run clean-up code before it ends.
+    /// A task cancelled before it first ran never runs.
+    ///
+    /// It returns at once: to wait for the clean-up, await the task.
+    pub fn cancel(&self) -> bool {
+        let h = self.header();
+        if h.state.is_complete() {
+            return false;
+        }
+        h.cancelling.set(h.cancelling.get().saturating_add(1));
+        h.update_flags(|f| f.with(Flags::CANCEL_PENDING));
+        let wakers: Vec<_> = h.peek_extras(|e| match e {
+            Some(e) if !e.cancel_wakers.is_empty() => {
+                e.cancel_wakers.iter().map(|(_, w)| w.clone()).collect()
+            }
+            _ => Vec::new(),
+        });
+        self.wake();
+        for w in wakers {
+            crate::task::wake_caught(w);
+        }
+        true
+    }
+
+    /// The number of pending cancellation requests (asyncio's `cancelling()`):
+    /// raised by each [`cancel`](Self::cancel), lowered only by
+    /// [`uncancel`](Self::uncancel). It saturates at 65,535.
+    pub fn cancelling(&self) -> u32 {
+        u32::from(self.header().cancelling.get())
+    }
+
+    /// Takes back one cancellation request and returns the new count
+    /// (asyncio's `uncancel()`, with 3.13's rule).
+    ///
+    /// When the count reaches zero, a request not yet delivered is dropped,
+    /// and a delivered one is suppressed: the task, if it now returns a
+    /// value, counts as finished with that value rather than cancelled.
+    pub fn uncancel(&self) -> u32 {
+        u32::from(uncancel(self.header()))
+    }
+}
+
+/// Delivers the current task's pending cancellation request, if it has
+/// one: what every checkpoint calls first.
+#[inline]
+pub(crate) fn deliver_pending() -> Result<(), Cancelled> {
+    match current_task::with(|t| take_for_delivery(t.header())) {
+        Some(true) => Err(Cancelled),
+        _ => Ok(()),
+    }
+}
+
+/// PENDING → DELIVERED: true if there was a request; from now on the task
+/// has seen `Cancelled`.
+#[inline]
+pub(crate) fn take_for_delivery(h: &Header) -> bool {
+    let f = h.flags.get();
+    if !f.contains(Flags::CANCEL_PENDING) {
+        return false;
+    }
+    h.flags.set(
+        f.without(Flags::CANCEL_PENDING)
+            .with(Flags::CANCEL_DELIVERED),
+    );
+    true
+}
+
+/// PENDING → (forwarded): consumes a pending request to pass it on to an
+/// awaited task; true if there was one. The task has not seen `Cancelled`.
+pub(crate) fn take_for_forward(h: &Header) -> bool {
+    let f = h.flags.get();
+    h.flags.set(f.without(Flags::CANCEL_PENDING));
+    f.contains(Flags::CANCEL_PENDING)
+}
+
+/// → DELIVERED: the task has seen `Cancelled` (through an awaited task that
+/// ended cancelled after a forwarded request).
+pub(crate) fn mark_delivered(h: &Header) {
+    h.update_flags(|f| f.with(Flags::CANCEL_DELIVERED));
+}
+
+/// DELIVERED → PENDING: a primitive that swallowed a delivered outside
+/// cancellation (a task group reporting its errors, asyncio gh-116720)
+/// requests it again so the task's next checkpoint sees it.
+pub(crate) fn redeliver(h: &Header) {
+    h.update_flags(|f| {
+        f.without(Flags::CANCEL_DELIVERED)
+            .with(Flags::CANCEL_PENDING)
+    });
+}
+
+/// Whether the task has seen `Cancelled` and it was not withdrawn.
+#[inline]
+pub(crate) fn is_delivered(h: &Header) -> bool {
+    h.flags.get().contains(Flags::CANCEL_DELIVERED)
+}
+
+/// Whether a request is pending (not yet delivered or forwarded).
+#[inline]
+pub(crate) fn is_pending(h: &Header) -> bool {
+    h.flags.get().contains(Flags::CANCEL_PENDING)
+}
+
+/// Takes back one request (asyncio 3.13's `uncancel`) and returns the new
+/// count: reaching zero clears a pending or delivered request.
+pub(crate) fn uncancel(h: &Header) -> u16 {
+    let n = h.cancelling.get().saturating_sub(1);
+    h.cancelling.set(n);
+    if n == 0 && !h.state.is_complete() {
+        h.update_flags(|f| f.without(Flags::CANCEL_PENDING | Flags::CANCEL_DELIVERED));
+    }
+    n
+}
+
+/// Hides (clears) a delivery, returning whether there was one: a scope
+/// hides an earlier delivery on entry to tell a new one apart.
+pub(crate) fn hide_delivery(h: &Header) -> bool {
+    let f = h.flags.get();
+    h.flags.set(f.without(Flags::CANCEL_DELIVERED));
+    f.contains(Flags::CANCEL_DELIVERED)
+}
+
+/// Withdraws a request a scope made and nobody else shares: clears the
+/// delivery, and the pending flag unless one was pending before the scope.
+pub(crate) fn withdraw(h: &Header, keep_pending: bool) {
+    h.update_flags(|f| f.without(Flags::CANCEL_DELIVERED));
+    if !keep_pending {
+        h.update_flags(|f| f.without(Flags::CANCEL_PENDING));
+    }
+}
+
+/// Whether a task that never ran should be dropped instead of started: it
+/// was cancelled before its first poll (the main task always runs).
+#[inline]
+pub(crate) fn cancelled_before_start(h: &Header) -> bool {
+    let f = h.flags.get();
+    !f.intersects(Flags::STARTED | Flags::MAIN) && f.contains(Flags::CANCEL_PENDING)
+}

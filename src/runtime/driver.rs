@@ -1,0 +1,110 @@
+//! The driver: everything about *parking* the loop. It owns the clock and
+//! the timer wheel ([`Timers`]) and the reactor, decides how long the loop
+//! may sleep, jumps a virtual clock, and wakes what fired after releasing
+//! the borrows of the wheel and the reactor.
+//!
+//! The executor only asks it to fire due timers and to park; it knows
+//! nothing of epoll's millisecond rounding. The driver never polls a task.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::reactor::Reactor;
+use crate::task::wake_caught;
+use crate::timer::Timers;
+
+/// Time and readiness for one runtime.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    /// The clock and the timer wheel; shared with the timer entries.
+    pub(crate) timers: Rc<Timers>,
+    /// The `mio::Poll` and its registrations.
+    pub(crate) reactor: RefCell<Reactor>,
+    /// Wakers of I/O events, woken after the reactor is released.
+    woken: RefCell<Vec<Waker>>,
+}
+
+impl Driver {
+    pub(crate) fn new(timers: Timers, reactor: Reactor) -> Driver {
+        Driver {
+            timers: Rc::new(timers),
+            reactor: RefCell::new(reactor),
+            woken: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Fires the timers due by now (their wakers run after the wheel is
+    /// released, each caught).
+    pub(crate) fn fire_timers(&self) {
+        self.timers.fire_due();
+    }
+
+    /// Sleeps until there is something to do.
+    ///
+    /// * `busy` (tasks or callbacks are ready, or a cross-thread wake is
+    ///   pending): only look for I/O, without blocking; skipped entirely
+    ///   when no I/O source is registered.
+    /// * On a virtual clock: a last look for I/O, then jump the clock to the
+    ///   next timer deadline instead of sleeping.
+    /// * Otherwise sleep until the next timer deadline or an event.
+    ///
+    /// `ready` is asked again after a non-blocking look for I/O, and
+    /// `notified` before the precise sub-millisecond sleep.
+    pub(crate) fn park(&self, busy: bool, ready: impl Fn() -> bool, notified: impl Fn() -> bool) {
+        let has_sources = self.reactor.borrow().has_sources();
+        let timeout = if busy {
+            if !has_sources {
+                return;
+            }
+            Some(Duration::ZERO)
+        } else if self.timers.clock.is_virtual() {
+            if has_sources {
+                self.poll_reactor(Some(Duration::ZERO));
+                if ready() {
+                    return;
+                }
+            }
+            if self.timers.advance_virtual() {
+                return;
+            }
+            None
+        } else {
+            match self.timers.next_timeout() {
+                // `epoll_wait` counts whole milliseconds and mio rounds up,
+                // which would add up to 1 ms of lateness on top of the tick.
+                // So the poll wakes up to 1 ms *early* (whole milliseconds,
+                // rounded down), and the last sub-millisecond stretch is
+                // slept precisely, when no I/O source could need the poll;
+                // a wake from another thread then waits at most that long.
+                Some(d) if d < Duration::from_millis(1) && !has_sources => {
+                    if !d.is_zero() && !notified() {
+                        std::thread::sleep(d);
+                    }
+                    return;
+                }
+                Some(d) => Some(Duration::from_millis(d.as_millis() as u64)),
+                None => None,
+            }
+        };
+        self.poll_reactor(timeout);
+    }
+
+    /// One poll of the reactor; the wakers of the events run after its
+    /// borrow is released, so a woken task may register or drop a source.
+    fn poll_reactor(&self, timeout: Option<Duration>) {
+        let mut woken = self.woken.take();
+        let polled = self.reactor.borrow_mut().turn(timeout, &mut woken);
+        if let Err(e) = polled {
+            panic!("taskloop: polling for I/O failed: {e}");
+        }
+        for w in woken.drain(..) {
+            wake_caught(w);
+        }
+        let mut slot = self.woken.borrow_mut();
+        if slot.is_empty() {
+            *slot = woken;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The runtime's task functions: [`spawn`], [`try_spawn`], [`all_tasks`],
+//! and done-callbacks, which run on the loop's callback FIFO.
+
+use std::fmt;
+use std::future::Future;
+
+use super::context;
+use crate::task::{Task, TaskRef};
+
+/// Spawns `future` as a new task on the current runtime and returns its
+/// handle: asyncio's `create_task`.
+///
+/// The task starts at a later turn of the loop (never inside this call), in
+/// FIFO order with the other ready tasks. The future need not be `Send`.
+/// Dropping the handle detaches the task; it keeps running.
+///
+/// # Panics
+/// Outside a running runtime (not inside [`Runtime::block_on`] or
+/// [`run`](crate::run)). Use [`Runtime::spawn`] to spawn from outside, or
+/// [`try_spawn`] for an error instead of a panic.
+///
+/// [`Runtime::block_on`]: crate::Runtime::block_on
+/// [`Runtime::spawn`]: crate::Runtime::spawn
+///
+/// # Examples
+/// ```
+/// # taskloop::run(async {
+/// let task = taskloop::spawn(async { "done" });
+/// assert_eq!(task.await.unwrap(), "done");
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match try_spawn(future) {
+        Ok(task) => task,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Like [`spawn`], but returns an error instead of panicking outside a runtime.
+///
+/// # Errors
+/// [`NoRuntime`] when no taskloop runtime is running on this thread.
+#[track_caller]
+pub fn try_spawn<F>(future: F) -> Result<Task<F::Output>, NoRuntime>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = std::panic::Location::caller();
+    match context::core() {
+        Some(core) => Ok(core.spawn(future, location)),
+        None => Err(NoRuntime {
+            what: "taskloop::spawn",
+        }),
+    }
+}
+
+/// Every task of the current runtime that is not done, in no particular
+/// order: asyncio's `all_tasks()`. Empty outside a runtime.
+pub fn all_tasks() -> Vec<TaskRef> {
+    context::with_core(|core| core.all_tasks()).unwrap_or_default()
+}
+
+impl TaskRef {
+    /// Registers `f` to run once the task is done, with a reference to it
+    /// (asyncio's `add_done_callback`).
+    ///
+    /// Callbacks never run inline: they join the loop's FIFO (shared with
+    /// ready tasks, as asyncio's `call_soon`) when the task completes, or at
+    /// once if it is already done, and run in registration order. If the
+    /// runtime is dropped first, they are dropped without running. A
+    /// callback that panics is logged; the loop goes on.
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
+        if self.is_done() {
+            let task = self.clone();
+            context::call_soon(self.owner_addr(), Box::new(move || f(&task)));
+        } else {
+            self.header()
+                .with_extras(|e| e.live.callbacks.push(Box::new(f)));
+        }
+    }
+}
+
+/// A runtime function was called on a thread where no taskloop runtime is
+/// running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoRuntime {
+    /// The function that needed a runtime.
+    pub(crate) what: &'static str,
+}
+
+impl fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} was called outside a taskloop runtime: run the code inside \
+             taskloop::run(main) or Runtime::block_on, or spawn from outside \
+             with Runtime::spawn",
+            self.what
+        )
+    }
+}
+
+impl std::error::Error for NoRuntime {}
