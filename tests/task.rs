@@ -638,9 +638,10 @@ fn a_detached_task_drops_its_output_at_completion() {
 
 #[test]
 fn a_hundred_thousand_spawned_tasks_all_complete() {
+    const N: u64 = util::scaled(100_000) as u64;
     let (count, sum) = taskloop::run(async {
         let count = Rc::new(Cell::new(0usize));
-        let handles: Vec<_> = (0..100_000u64)
+        let handles: Vec<_> = (0..N)
             .map(|i| {
                 let c = count.clone();
                 spawn(async move {
@@ -656,22 +657,23 @@ fn a_hundred_thousand_spawned_tasks_all_complete() {
         }
         (count.get(), sum)
     });
-    assert_eq!(count, 100_000);
-    assert_eq!(sum, 99_999 * 100_000 / 2);
+    assert_eq!(count, N as usize);
+    assert_eq!(sum, (N - 1) * N / 2);
 }
 
 #[test]
 fn a_hundred_thousand_detached_tasks_all_complete() {
+    const N: usize = util::scaled(100_000);
     let count = Rc::new(Cell::new(0usize));
     let c = count.clone();
     taskloop::run(async move {
-        for _ in 0..100_000 {
+        for _ in 0..N {
             let c = c.clone();
             drop(spawn(async move { c.set(c.get() + 1) }));
         }
-        while c.get() < 100_000 {
+        while c.get() < N {
             yield_now().await.unwrap();
         }
     });
-    assert_eq!(count.get(), 100_000);
+    assert_eq!(count.get(), N);
 }

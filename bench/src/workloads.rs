@@ -34,6 +34,8 @@ pub enum Workload {
     TimersFire,
     WaitForOverhead,
     WaitFirstCompleted,
+    ShutdownPending,
+    AsCompletedTimeout,
 }
 
 /// One column of the results table for a workload: the median of `key` over repetitions.
@@ -173,6 +175,27 @@ pub const SPECS: &[Spec] = &[
             metric("us_per_op", "µs/round"),
         ],
     },
+    Spec {
+        workload: Workload::ShutdownPending,
+        name: "shutdown_pending",
+        legend: "shut the runtime down with {n} pending tasks (each sleeping 1 h): taskloop \
+                 cancels each and awaits its clean-up (asyncio's Runner.close); tokio and smol \
+                 drop the futures",
+        n_full: 100_000,
+        n_quick: 10_000,
+        needs_baseline: false,
+        metrics: &[metric("ns_per_op", "ns/task")],
+    },
+    Spec {
+        workload: Workload::AsCompletedTimeout,
+        name: "as_completed_timeout",
+        legend: "as_completed over {n} tasks that never finish, 1 ms timeout: yield all {n} \
+                 timed-out items (taskloop only: no peer has the primitive)",
+        n_full: 40_000,
+        n_quick: 4_000,
+        needs_baseline: false,
+        metrics: &[metric("ns_per_op", "ns/item")],
+    },
 ];
 
 pub fn spec_by_name(name: &str) -> Option<&'static Spec> {
@@ -219,6 +242,13 @@ pub trait Contestant {
     fn timers_fire(n: u64) -> Option<Report>;
     fn wait_for_overhead(n: u64) -> Option<Report>;
     fn wait_first_completed(rounds: u64) -> Option<Report>;
+    /// Set-up (not timed): `n` tasks sleeping [`LOADED_SLEEP`]; timed: the
+    /// runtime's shutdown.
+    fn shutdown_pending(n: u64) -> Option<Report>;
+    /// `as_completed` with a timeout over `n` tasks that never finish.
+    fn as_completed_timeout(_n: u64) -> Option<Report> {
+        None
+    }
 }
 
 /// Dispatch one workload to contestant `C`.
@@ -236,6 +266,8 @@ pub fn run<C: Contestant>(workload: Workload, n: u64) -> Option<Report> {
         Workload::TimersFire => C::timers_fire(n),
         Workload::WaitForOverhead => C::wait_for_overhead(n),
         Workload::WaitFirstCompleted => C::wait_first_completed(n),
+        Workload::ShutdownPending => C::shutdown_pending(n),
+        Workload::AsCompletedTimeout => C::as_completed_timeout(n),
     }
 }
 

@@ -71,6 +71,7 @@ where
             _watches: watches,
             timer,
             timed_out: false,
+            cursor: 0,
         })),
         slot: CancelSlot::new(),
     }
@@ -98,6 +99,9 @@ struct Inner<W> {
     timer: Option<TimerEntry>,
     /// The timeout fired: the rest are yielded as `TimedOut`.
     timed_out: bool,
+    /// Every item before this index was yielded: the scan for the next
+    /// timed-out item resumes here, so yielding all of them is linear.
+    cursor: usize,
 }
 
 /// Why [`AsCompleted::next`] gave no completed task.
@@ -171,7 +175,12 @@ impl<W> Inner<W> {
             }
         }
         if self.timed_out {
-            let w = self.items.iter_mut().find_map(Option::take);
+            let skipped = self.items[self.cursor..]
+                .iter()
+                .take_while(|w| w.is_none())
+                .count();
+            self.cursor += skipped;
+            let w = self.items.get_mut(self.cursor).and_then(Option::take);
             self.remaining -= 1;
             return Poll::Ready(w.map(|task| Err(NextError::TimedOut(task))));
         }

@@ -45,6 +45,17 @@ pub fn run<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// `n`, or a small fraction of it under Miri (which runs ~1000x slower):
+/// the large-count tests keep their shape and stay within minutes there.
+pub const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        let small = n / 1000;
+        if small < 20 { 20 } else { small }
+    } else {
+        n
+    }
+}
+
 /// `n` milliseconds.
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -197,4 +197,17 @@ impl Contestant for Smol {
             )
         }))
     }
+
+    fn shutdown_pending(n: u64) -> Option<Report> {
+        let ex = LocalExecutor::new();
+        async_io::block_on(ex.run(async {
+            for _ in 0..n {
+                ex.spawn(Timer::after(LOADED_SLEEP)).detach();
+            }
+            yield_now().await; // every task is now sleeping
+        }));
+        let span = Span::start();
+        drop(ex);
+        Some(Report::new(span.stop(), n))
+    }
 }

@@ -195,4 +195,34 @@ impl Contestant for Taskloop {
             )
         }))
     }
+
+    fn shutdown_pending(n: u64) -> Option<Report> {
+        let rt = taskloop::Runtime::new().expect("build taskloop runtime");
+        rt.block_on(async {
+            for _ in 0..n {
+                drop(taskloop::spawn(taskloop::time::sleep(LOADED_SLEEP)));
+            }
+            taskloop::yield_now().await.unwrap(); // every task is now sleeping
+        });
+        let span = Span::start();
+        rt.shutdown();
+        Some(Report::new(span.stop(), n))
+    }
+
+    fn as_completed_timeout(n: u64) -> Option<Report> {
+        block_on(async {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| taskloop::spawn(taskloop::time::sleep(LOADED_SLEEP)))
+                .collect();
+            taskloop::yield_now().await.unwrap();
+            let span = Span::start();
+            let mut items = taskloop::as_completed(tasks, Duration::from_millis(1));
+            let mut timed_out = 0u64;
+            while let Some(item) = items.next().await {
+                timed_out += u64::from(item.is_err());
+            }
+            assert_eq!(timed_out, n);
+            Some(Report::new(span.stop(), n))
+        })
+    }
 }

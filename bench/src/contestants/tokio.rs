@@ -194,4 +194,22 @@ impl Contestant for Tokio {
             )
         }))
     }
+
+    fn shutdown_pending(n: u64) -> Option<Report> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("build tokio runtime");
+        let local = LocalSet::new();
+        local.block_on(&rt, async {
+            for _ in 0..n {
+                drop(spawn_local(sleep(LOADED_SLEEP)));
+            }
+            yield_now().await; // every task is now sleeping
+        });
+        let span = Span::start();
+        drop(local);
+        drop(rt);
+        Some(Report::new(span.stop(), n))
+    }
 }
