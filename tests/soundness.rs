@@ -287,7 +287,10 @@ fn awaiting_a_task_of_another_runtime_panics_instead_of_hanging() {
 #[should_panic(expected = "awaited in a runtime other than the one it was created in")]
 fn awaiting_a_sleep_of_another_runtime_panics_instead_of_hanging() {
     let other = Runtime::new().unwrap();
-    let nap = other.block_on(async { sleep(Duration::from_millis(10)) });
+    // Created (not awaited) inside the other runtime: it belongs to its wheel.
+    let slot = RefCell::new(None);
+    other.block_on(async { *slot.borrow_mut() = Some(sleep(Duration::from_millis(10))) });
+    let nap = slot.into_inner().unwrap();
     block_on(async move {
         let _ = nap.await;
     });
