@@ -53,17 +53,22 @@
 //!
 //! # Implementation
 //!
-//! One thread runs the loop and polls every task; see `docs/design.md`.
+//! One thread runs the loop and polls every task; other threads may only
+//! wake them. The crate is layered, each layer using only those below it
+//! (see `docs/design.md`):
 //!
-//! * `task`: a task is one heap allocation (header, future, output) with a
-//!   type-erased vtable; wakers count references in its atomic state word.
-//! * `runtime`: the run queue and registry (`executor`), the thread-local
-//!   context, and the cross-thread inject queue (`shared`).
-//! * `reactor`: one `mio::Poll`, where the loop sleeps.
-//! * `cancel`: delivery of cancellation at checkpoints.
-//! * `timer`: the clock and the timer wheel.
-//! * `wait`: the waiting primitives, built on timers and completion watches.
-//! * `promise`: asyncio's settable `Future`.
+//! * `task`: a task is one heap allocation (header, scheduler handle,
+//!   future, output) with a type-erased vtable; wakers count references in
+//!   its atomic state word; the registry of live tasks, completion, and the
+//!   current task. The only module with `unsafe`.
+//! * `cancel`: the cancellation state machine, checkpoints, and forwarding
+//!   a cancellation to an awaited task.
+//! * `runtime`: the run queue and one turn of the loop (`executor`), the
+//!   thread-local context, the cross-thread inject queue (`shared`), and
+//!   the `driver` that owns parking: clock, timer wheel, reactor.
+//! * `timer`, `reactor`: the hierarchical timer wheel and its entries; one
+//!   `mio::Poll` with a slab of generation-tagged registrations.
+//! * `wait`, `promise`: the waiting primitives and asyncio's `Future`.
 #![warn(
     missing_docs,
     missing_debug_implementations,

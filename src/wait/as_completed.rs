@@ -9,9 +9,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::done::{DoneQueue, Watch, watch_all};
+use super::error::{AsCompletedError, NextError, NextResult};
 use super::wait_set::TaskHandle;
-use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
-use crate::task::{Task, TaskError};
+use crate::cancel::{CancelSlot, deliver_pending};
+use crate::task::Task;
 use crate::timer::TimerEntry;
 use std::future::Future;
 
@@ -103,44 +104,6 @@ struct Inner<W> {
     /// timed-out item resumes here, so yielding all of them is linear.
     cursor: usize,
 }
-
-/// Why [`AsCompleted::next`] gave no completed task.
-pub enum NextError<W> {
-    /// This input had not completed when the timeout passed (asyncio's
-    /// `TimeoutError`); its handle is given back and nothing is cancelled.
-    TimedOut(W),
-    /// The awaiting task was cancelled; the iterator keeps its place.
-    Cancelled(Cancelled),
-}
-
-impl<W> NextError<W> {
-    /// Whether the timeout passed.
-    pub fn is_timed_out(&self) -> bool {
-        matches!(self, NextError::TimedOut(_))
-    }
-}
-
-impl<W> fmt::Debug for NextError<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NextError::TimedOut(_) => f.write_str("NextError::TimedOut"),
-            NextError::Cancelled(_) => f.write_str("NextError::Cancelled"),
-        }
-    }
-}
-
-impl<W> fmt::Display for NextError<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NextError::TimedOut(_) => {
-                f.write_str("as_completed timed out before this task completed")
-            }
-            NextError::Cancelled(c) => c.fmt(f),
-        }
-    }
-}
-
-impl<W> std::error::Error for NextError<W> {}
 
 impl<W> Inner<W> {
     /// The next item, or `Pending` (with `cx` registered).
@@ -248,29 +211,6 @@ pub struct Results<T> {
     /// Futures still to yield.
     left: usize,
 }
-
-/// The outcome of one [`Results`] future.
-pub type NextResult<T> = Result<Result<T, TaskError>, AsCompletedError>;
-
-/// Why a [`Results`] future gave no task outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AsCompletedError {
-    /// The timeout passed first (asyncio's `TimeoutError`); nothing was cancelled.
-    TimedOut,
-    /// The awaiting task was cancelled.
-    Cancelled(Cancelled),
-}
-
-impl fmt::Display for AsCompletedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AsCompletedError::TimedOut => f.write_str("as_completed timed out"),
-            AsCompletedError::Cancelled(c) => c.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for AsCompletedError {}
 
 impl<T: 'static> Iterator for Results<T> {
     type Item = std::pin::Pin<Box<dyn Future<Output = NextResult<T>>>>;

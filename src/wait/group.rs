@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
-use super::timeout::TimeoutError;
+use super::error::{Failure, FailureKind, GroupClosed, GroupError, TimeoutError};
 use crate::cancel::{self, CancelScope, CancelSlot, Cancelled, deliver_pending};
 use crate::task::{Task, TaskError, TaskRef, current_task};
 
@@ -357,135 +357,10 @@ impl fmt::Debug for TaskGroup {
     }
 }
 
-/// [`TaskGroup::spawn`] refused a child: asyncio's `RuntimeError`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GroupClosed {
-    /// The group is aborting after a failure or `cancel()`.
-    Aborting,
-    /// The group has finished.
-    Finished,
-}
-
-impl fmt::Display for GroupClosed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            GroupClosed::Aborting => "the task group is shutting down",
-            GroupClosed::Finished => "the task group is finished",
-        })
-    }
-}
-
-impl std::error::Error for GroupClosed {}
-
-/// How a [`task_group`] failed: asyncio's `ExceptionGroup`, or a
-/// cancellation from outside.
-#[derive(Clone, Debug)]
-pub enum GroupError {
-    /// Children and/or the body failed; in the order observed, body last.
-    Failed(Vec<Failure>),
-    /// The parent task was cancelled from outside (or the group was
-    /// cancelled with [`TaskGroup::cancel`]) and nothing failed.
-    Cancelled,
-}
-
-impl GroupError {
-    /// The failures (empty for `Cancelled`).
-    pub fn failures(&self) -> &[Failure] {
-        match self {
-            GroupError::Failed(f) => f,
-            GroupError::Cancelled => &[],
-        }
-    }
-
-    /// Whether this is a cancellation rather than failures.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, GroupError::Cancelled)
-    }
-}
-
-impl fmt::Display for GroupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GroupError::Cancelled => f.write_str("the task group was cancelled"),
-            GroupError::Failed(failures) => {
-                write!(
-                    f,
-                    "unhandled errors in a task group ({} sub-error",
-                    failures.len()
-                )?;
-                if failures.len() != 1 {
-                    f.write_str("s")?;
-                }
-                f.write_str(")")?;
-                for failure in failures {
-                    write!(f, "; {failure}")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl std::error::Error for GroupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            GroupError::Cancelled => Some(&Cancelled),
-            GroupError::Failed(_) => None,
-        }
-    }
-}
-
-/// One failure in a [`GroupError`].
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The child that failed; `None` for the body.
-    pub task: Option<TaskRef>,
-    /// Error or panic.
-    pub kind: FailureKind,
-    /// The error's `Display` text or the panic message.
-    pub message: String,
-    /// The group error this failure carries, if the failing code ran a
-    /// group itself (nested groups nest their errors).
-    pub nested: Option<Box<GroupError>>,
-}
-
-impl Failure {
-    fn body<E: fmt::Display + 'static>(e: &E) -> Failure {
-        Failure {
-            task: None,
-            kind: FailureKind::Error,
-            message: e.to_string(),
-            nested: find_group_error(e).map(Box::new),
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let who = match &self.task {
-            Some(t) => t.name(),
-            None => "the body".to_owned(),
-        };
-        match self.kind {
-            FailureKind::Error => write!(f, "{who} failed: {}", self.message),
-            FailureKind::Panic => write!(f, "{who} panicked: {}", self.message),
-        }
-    }
-}
-
-/// What kind of failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The code returned `Err`.
-    Error,
-    /// The task panicked.
-    Panic,
-}
-
 /// The group error carried by `e`: `e` itself, or one inside a boxed error
 /// or an `io::Error`, anywhere in its source chain (nested groups nest even
 /// when the inner group's error went through `?`).
-fn find_group_error<E: 'static>(e: &E) -> Option<GroupError> {
+pub(super) fn find_group_error<E: 'static>(e: &E) -> Option<GroupError> {
     fn in_chain(mut e: Option<&(dyn std::error::Error + 'static)>) -> Option<GroupError> {
         while let Some(err) = e {
             if let Some(g) = err.downcast_ref::<GroupError>() {

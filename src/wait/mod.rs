@@ -7,20 +7,21 @@
 
 mod as_completed;
 mod done;
+mod error;
 mod gather;
 mod group;
 mod shield;
 mod timeout;
 mod wait_set;
 
+pub use error::{
+    AsCompletedError, Elapsed, Failure, FailureKind, GroupClosed, GroupError, NextError,
+    NextResult, TimeoutError, TimeoutStateError, WaitError,
+};
 pub use shield::{Shield, shield};
-pub use timeout::{
-    Elapsed, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError, timeout, timeout_at, wait_for,
-};
+pub use timeout::{Timeout, TimeoutHandle, timeout, timeout_at, wait_for};
 
-pub use as_completed::{
-    AsCompleted, AsCompletedError, NextError, NextResult, Results, as_completed,
-};
+pub use as_completed::{AsCompleted, Results, as_completed};
 pub use gather::{TaskTuple, gather, gather_outcomes, gather_tuple};
-pub use group::{Failure, FailureKind, GroupClosed, GroupError, TaskGroup, task_group};
-pub use wait_set::{Fallible, ReturnWhen, TaskHandle, WaitError, Waitable, Waited, wait};
+pub use group::{TaskGroup, task_group};
+pub use wait_set::{Fallible, ReturnWhen, TaskHandle, Waitable, Waited, wait};

@@ -1,12 +1,12 @@
 //! [`wait`]: wait for a set of tasks until the first completes, the first
 //! fails, or all complete; asyncio's `asyncio.wait`.
 
-use std::fmt;
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
 
 use super::done::watch_all;
+use super::error::WaitError;
 use crate::cancel::{CancelSlot, deliver_pending};
 use crate::task::{Task, TaskRef};
 use crate::timer::TimerEntry;
@@ -156,47 +156,6 @@ pub struct Waited<W> {
     pub done: Vec<W>,
     /// Tasks still pending, in input order.
     pub pending: Vec<W>,
-}
-
-/// Why [`wait`] did not return normally. No handle is ever lost: a
-/// cancelled wait gives every one of them back.
-pub enum WaitError<W> {
-    /// The set of tasks was empty (asyncio's `ValueError`).
-    Empty,
-    /// The waiting task was cancelled; nothing was cancelled by `wait`.
-    Cancelled(Waited<W>),
-}
-
-impl<W> fmt::Debug for WaitError<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitError::Empty => f.write_str("WaitError::Empty"),
-            WaitError::Cancelled(w) => write!(
-                f,
-                "WaitError::Cancelled {{ done: {}, pending: {} }}",
-                w.done.len(),
-                w.pending.len()
-            ),
-        }
-    }
-}
-
-impl<W> fmt::Display for WaitError<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitError::Empty => f.write_str("wait() was given an empty set of tasks"),
-            WaitError::Cancelled(_) => f.write_str("the waiting task was cancelled"),
-        }
-    }
-}
-
-impl<W> std::error::Error for WaitError<W> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            WaitError::Cancelled(_) => Some(&crate::Cancelled),
-            WaitError::Empty => None,
-        }
-    }
 }
 
 /// Waits for tasks until `return_when` holds or `timeout` passes, and gives
