@@ -16,7 +16,7 @@ use crate::task::{TaskError, TaskRef};
 // ---------------------------------------------------------------------------
 // timeout
 
-/// A [`TimeoutHandle::reschedule`] in a state that does not allow it.
+/// A [`TimeoutHandle::reschedule`](crate::TimeoutHandle::reschedule) in a state that does not allow it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutStateError {
     /// The scope has not been polled yet ("Timeout has not been entered").
@@ -42,7 +42,7 @@ impl fmt::Display for TimeoutStateError {
 
 impl std::error::Error for TimeoutStateError {}
 
-/// Why a [`timeout`] scope or [`wait_for`] gave no value.
+/// Why a [`timeout`](crate::timeout) scope or [`wait_for`](crate::wait_for) gave no value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutError {
     /// The deadline passed; the inner future was cancelled and has finished.
@@ -114,7 +114,7 @@ impl Elapsed {
         self.cleanup
     }
 
-    /// Whether the clean-up was cut short by [`Timeout::cleanup_grace`].
+    /// Whether the clean-up was cut short by [`Timeout::cleanup_grace`](crate::Timeout::cleanup_grace).
     pub fn cut_short(&self) -> bool {
         self.cut_short
     }
@@ -139,7 +139,7 @@ impl std::error::Error for Elapsed {}
 // ---------------------------------------------------------------------------
 // as_completed
 
-/// Why [`AsCompleted::next`] gave no completed task.
+/// Why [`AsCompleted::next`](crate::AsCompleted::next) gave no completed task.
 pub enum NextError<W> {
     /// This input had not completed when the timeout passed (asyncio's
     /// `TimeoutError`); its handle is given back and nothing is cancelled.
@@ -177,10 +177,10 @@ impl<W> fmt::Display for NextError<W> {
 
 impl<W> std::error::Error for NextError<W> {}
 
-/// The outcome of one [`Results`] future.
+/// The outcome of one [`Results`](crate::Results) future.
 pub type NextResult<T> = Result<Result<T, TaskError>, AsCompletedError>;
 
-/// Why a [`Results`] future gave no task outcome.
+/// Why a [`Results`](crate::Results) future gave no task outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AsCompletedError {
     /// The timeout passed first (asyncio's `TimeoutError`); nothing was cancelled.
@@ -203,7 +203,7 @@ impl std::error::Error for AsCompletedError {}
 // ---------------------------------------------------------------------------
 // wait
 
-/// Why [`wait`] did not return normally. No handle is ever lost: a
+/// Why [`wait`](crate::wait) did not return normally. No handle is ever lost: a
 /// cancelled wait gives every one of them back.
 pub enum WaitError<W> {
     /// The set of tasks was empty (asyncio's `ValueError`).
@@ -247,7 +247,7 @@ impl<W> std::error::Error for WaitError<W> {
 // ---------------------------------------------------------------------------
 // group
 
-/// [`TaskGroup::spawn`] refused a child: asyncio's `RuntimeError`.
+/// [`TaskGroup::spawn`](crate::TaskGroup::spawn) refused a child: asyncio's `RuntimeError`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupClosed {
     /// The group is aborting after a failure or `cancel()`.
@@ -267,14 +267,14 @@ impl fmt::Display for GroupClosed {
 
 impl std::error::Error for GroupClosed {}
 
-/// How a [`task_group`] failed: asyncio's `ExceptionGroup`, or a
+/// How a [`task_group`](crate::task_group) failed: asyncio's `ExceptionGroup`, or a
 /// cancellation from outside.
 #[derive(Clone, Debug)]
 pub enum GroupError {
     /// Children and/or the body failed; in the order observed, body last.
     Failed(Vec<Failure>),
     /// The parent task was cancelled from outside (or the group was
-    /// cancelled with [`TaskGroup::cancel`]) and nothing failed.
+    /// cancelled with [`TaskGroup::cancel`](crate::TaskGroup::cancel)) and nothing failed.
     Cancelled,
 }
 
