@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::done::{DoneQueue, Watch, watch_all};
 use super::error::{AsCompletedError, NextError, NextResult};
 use super::wait_set::TaskHandle;
-use crate::cancel::{CancelSlot, deliver_pending};
+use crate::cancel::CancelSlot;
 use crate::task::Task;
 use crate::timer::TimerEntry;
 use std::future::Future;
@@ -147,8 +147,7 @@ impl<W> Inner<W> {
             self.remaining -= 1;
             return Poll::Ready(w.map(|task| Err(NextError::TimedOut(task))));
         }
-        self.queue.register(cx.waker());
-        Poll::Pending
+        self.queue.suspend(cx, None)
     }
 }
 
@@ -166,23 +165,9 @@ impl<W> AsCompleted<W> {
     pub async fn next(&mut self) -> Option<Result<W, NextError<W>>> {
         let inner = &self.inner;
         let slot = &mut self.slot;
-        poll_fn(|cx| {
-            if let Err(c) = deliver_pending() {
-                slot.disarm();
-                return Poll::Ready(Some(Err(NextError::Cancelled(c))));
-            }
-            match inner.borrow_mut().poll_next(cx) {
-                Poll::Ready(item) => {
-                    slot.disarm();
-                    Poll::Ready(item)
-                }
-                Poll::Pending => {
-                    slot.arm(cx);
-                    Poll::Pending
-                }
-            }
-        })
-        .await
+        poll_fn(|cx| slot.poll_checkpoint(cx, |cx| inner.borrow_mut().poll_next(cx)))
+            .await
+            .unwrap_or_else(|c| Some(Err(NextError::Cancelled(c))))
     }
 
     /// How many inputs have not been yielded yet.
@@ -223,19 +208,10 @@ impl<T: 'static> Iterator for Results<T> {
         let inner = self.inner.clone();
         Some(Box::pin(async move {
             let mut slot = CancelSlot::new();
-            let next = poll_fn(|cx| {
-                if let Err(c) = deliver_pending() {
-                    return Poll::Ready(Err(AsCompletedError::Cancelled(c)));
-                }
-                match inner.borrow_mut().poll_next(cx) {
-                    Poll::Ready(item) => Poll::Ready(Ok(item)),
-                    Poll::Pending => {
-                        slot.arm(cx);
-                        Poll::Pending
-                    }
-                }
-            })
-            .await?;
+            let next =
+                poll_fn(|cx| slot.poll_checkpoint(cx, |cx| inner.borrow_mut().poll_next(cx)))
+                    .await
+                    .map_err(AsCompletedError::Cancelled)?;
             match next {
                 Some(Ok(mut task)) => Ok(task
                     .take_result()

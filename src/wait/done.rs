@@ -14,12 +14,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use std::collections::HashSet;
 
 use super::wait_set::TaskHandle;
+use crate::cancel::CancelSlot;
 use crate::task::{DoneWatcher, TaskRef, wake_caught};
 
 /// Indices of completed tasks, in completion order, and who to wake.
@@ -90,6 +91,17 @@ impl DoneQueue {
     /// Completions waiting to be popped.
     pub(crate) fn len(&self) -> usize {
         self.ready.borrow().len()
+    }
+
+    /// Suspends a waiter on this queue: the next completion wakes `cx`, and
+    /// so does a `cancel()` of the awaiting task if `slot` is given (the one
+    /// way every multi-task wait parks).
+    pub(crate) fn suspend<T>(&self, cx: &Context<'_>, slot: Option<&mut CancelSlot>) -> Poll<T> {
+        self.register(cx.waker());
+        if let Some(slot) = slot {
+            slot.arm(cx);
+        }
+        Poll::Pending
     }
 
     /// Adds `waker` to the waiters woken by the next completion.

@@ -67,9 +67,7 @@ async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
                 End::AllDone
             });
         }
-        queue.register(cx.waker());
-        slot.arm(cx);
-        Poll::Pending
+        queue.suspend(cx, Some(&mut slot))
     })
     .await;
     drop(watches);

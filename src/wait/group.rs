@@ -134,11 +134,9 @@ where
                 return Poll::Ready(());
             }
         }
-        inner.queue.register(cx.waker());
-        if body_out.is_some() {
-            slot.arm(cx);
-        }
-        Poll::Pending
+        inner
+            .queue
+            .suspend(cx, body_out.is_some().then_some(&mut slot))
     })
     .await;
     guard.armed = false;

@@ -242,9 +242,7 @@ where
                 let _ = t.poll_expired(cx);
             }
         }
-        queue.register(cx.waker());
-        slot.arm(cx);
-        Poll::Pending
+        queue.suspend(cx, Some(&mut slot))
     })
     .await;
     drop(watches);
