@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::cancel::{CancelSlot, Cancelled};
 use crate::task::WakerSlot;
 
 /// A one-shot value that some code sets and one task awaits: asyncio's
@@ -200,10 +200,9 @@ impl<T> Future for Promise<T> {
             Slot::Pending => *state = Slot::Pending,
         }
         drop(state);
-        if let Err(c) = deliver_pending() {
+        if let Err(c) = this.slot.deliver() {
             // asyncio: cancelling a task cancels the future it awaits.
             this.resolver.inner.cancel();
-            this.slot.disarm();
             return Poll::Ready(Err(c));
         }
         let old = this.resolver.inner.waker.borrow_mut().register(cx.waker());

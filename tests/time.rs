@@ -136,7 +136,7 @@ fn a_program_sleeping_an_hour_on_the_virtual_clock_finishes_at_once_and_sees_exa
     });
     let took = real.elapsed();
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(300),
         "an hour of virtual sleeps took {took:?}"
     );
 }
@@ -169,7 +169,10 @@ fn concurrent_tasks_sleeping_an_hour_each_in_steps_all_end_at_exactly_one_hour()
         assert_eq!(since(t0), HOUR);
     });
     let took = real.elapsed();
-    assert!(took < Duration::from_secs(5), "took {took:?} of real time");
+    assert!(
+        took < Duration::from_secs(300),
+        "took {took:?} of real time"
+    );
 }
 
 // Builder::virtual_time docs: time stands still while any task is ready
@@ -768,7 +771,9 @@ fn dropping_armed_sleeps_removes_their_timers_from_the_wheel() {
         assert_eq!(since(t0), ms(1), "a dropped sleep's timer moved the clock");
     });
     let took = real.elapsed();
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // Far below the hour a leftover timer would make the clock jump (and
+    // generous enough for valgrind's 50x slow-down in CI).
+    assert!(took < Duration::from_secs(300), "took {took:?}");
 }
 
 // Runtime docs: a runtime may be dropped inside a task of another one
@@ -1089,7 +1094,7 @@ fn a_real_clock_sleep_of_20_ms_takes_at_least_20_ms() {
         sleep(ms(20)).await.unwrap();
         let took = real.elapsed();
         assert!(took >= ms(20), "woke early, after {took:?}");
-        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert!(took < Duration::from_secs(60), "took {took:?}");
         assert!(since(t0) >= ms(20));
     });
 }

@@ -41,7 +41,10 @@ pub async fn checkpoint() -> Result<(), Cancelled> {
 /// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
 /// ```
 pub fn yield_now() -> YieldNow {
-    YieldNow { yielded: false }
+    YieldNow {
+        yielded: false,
+        parked_at: None,
+    }
 }
 
 /// The future returned by [`yield_now`].
@@ -50,17 +53,20 @@ pub fn yield_now() -> YieldNow {
 pub struct YieldNow {
     /// Whether the first poll already went back to the run queue.
     yielded: bool,
+    /// The task's delivery count when it yielded (the combinator rule).
+    parked_at: Option<u32>,
 }
 
 impl Future for YieldNow {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        deliver_pending()?;
+        super::state::deliver(self.parked_at)?;
         if self.yielded {
             return Poll::Ready(Ok(()));
         }
         self.yielded = true;
+        self.parked_at = super::state::park();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

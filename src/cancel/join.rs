@@ -32,6 +32,7 @@ impl<T> Future for Task<T> {
             }
             return Poll::Ready(out);
         }
+        let parked_at = h.peek_extras(|e| e.and_then(|e| e.live.join_parked_at));
         let forward = current_task::with(|cur| {
             assert!(
                 cur != this.as_task_ref(),
@@ -43,7 +44,9 @@ impl<T> Future for Task<T> {
                  make progress while its own runtime runs, so this would hang; await it \
                  inside its own runtime's block_on"
             );
-            state::take_for_forward(cur.header())
+            // A pending request is forwarded; so is a delivery elsewhere in
+            // the awaiting task since this await parked (the combinator rule).
+            state::take_for_forward(cur.header()) || state::delivered_since(cur.header(), parked_at)
         });
         if forward == Some(true) {
             h.update_flags(|f| f.with(Flags::JOIN_FORWARDED));
@@ -57,10 +60,13 @@ impl<T> Future for Task<T> {
         // combinator (the registration is usually not needed and not stored).
         let mut slot = CancelSlot::from_registration(take_join_slot(h));
         slot.arm(cx);
-        if let Some(reg) = slot.into_registration() {
-            let old = h.with_extras(|e| e.live.join_slot.replace(reg));
-            drop(old);
-        }
+        let reg = slot.into_registration();
+        let parked_at = state::park();
+        let old = h.with_extras(|e| {
+            e.live.join_parked_at = parked_at;
+            std::mem::replace(&mut e.live.join_slot, reg)
+        });
+        drop(old);
         Poll::Pending
     }
 }

@@ -16,7 +16,7 @@
 
 use std::task::{Context, Poll};
 
-use super::{Cancelled, deliver_pending};
+use super::Cancelled;
 use crate::task::{CancelWaker, current_task};
 
 /// A checkpoint's registration with the task it is pending in.
@@ -24,17 +24,38 @@ use crate::task::{CancelWaker, current_task};
 pub(crate) struct CancelSlot {
     /// The waker stored in the task, while armed.
     reg: Option<CancelWaker>,
+    /// The task's delivery count when this checkpoint last parked: a later
+    /// delivery still in force is this checkpoint's too (`cancel::state`).
+    parked_at: Option<u32>,
 }
 
 impl CancelSlot {
     /// An unarmed slot.
     pub(crate) const fn new() -> CancelSlot {
-        CancelSlot { reg: None }
+        CancelSlot {
+            reg: None,
+            parked_at: None,
+        }
     }
 
     /// Wraps an existing registration (the awaiter's, kept in a task).
     pub(crate) fn from_registration(reg: Option<CancelWaker>) -> CancelSlot {
-        CancelSlot { reg }
+        CancelSlot {
+            reg,
+            parked_at: None,
+        }
+    }
+
+    /// The checkpoint's delivery: `Err(Cancelled)` if a request is pending,
+    /// or was delivered elsewhere in the task since this checkpoint parked.
+    /// On `Err` the slot is disarmed (the checkpoint is done).
+    #[inline]
+    pub(crate) fn deliver(&mut self) -> Result<(), Cancelled> {
+        let delivered = super::state::deliver(self.parked_at);
+        if delivered.is_err() {
+            self.disarm();
+        }
+        delivered
     }
 
     /// Gives the registration up, to be kept elsewhere.
@@ -50,8 +71,7 @@ impl CancelSlot {
         cx: &mut Context<'_>,
         f: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<Result<T, Cancelled>> {
-        if let Err(c) = deliver_pending() {
-            self.disarm();
+        if let Err(c) = self.deliver() {
             return Poll::Ready(Err(c));
         }
         match f(cx) {
@@ -66,10 +86,12 @@ impl CancelSlot {
         }
     }
 
-    /// Makes `cancel()` of the current task wake `cx.waker()`.
+    /// The checkpoint returns `Pending`: marks the task parked at a
+    /// checkpoint and makes `cancel()` of it wake `cx.waker()`.
     pub(crate) fn arm(&mut self, cx: &Context<'_>) {
         let waker = cx.waker();
         let keep = current_task::with(|task| {
+            self.parked_at = Some(super::state::park_in(task.header()));
             if task.is_own_waker(waker) {
                 return false;
             }
@@ -83,13 +105,16 @@ impl CancelSlot {
             true
         });
         if keep != Some(true) {
-            self.disarm();
+            // Our own waker (a plain wake of the task is enough), or no
+            // task: no registration, but the checkpoint stays parked.
+            drop(self.reg.take());
         }
     }
 
-    /// Removes the registration, if any.
+    /// The checkpoint is done: removes the registration, if any.
     #[inline]
     pub(crate) fn disarm(&mut self) {
+        self.parked_at = None;
         drop(self.reg.take());
     }
 }

@@ -67,17 +67,54 @@ impl TaskRef {
 }
 
 /// Delivers the current task's pending cancellation request, if it has
-/// one: what every checkpoint calls first.
+/// one, to a checkpoint that has not parked yet: what a checkpoint that
+/// never suspends ([`checkpoint`](crate::checkpoint)) calls.
 #[inline]
 pub(crate) fn deliver_pending() -> Result<(), Cancelled> {
-    match current_task::with(|t| take_for_delivery(t.header())) {
+    deliver(None)
+}
+
+/// What every checkpoint calls first: `Err(Cancelled)` if a request is
+/// pending (which delivers it), or if the checkpoint parked (`parked_at`,
+/// from [`park`]) before a delivery that is still in force (the combinator
+/// rule: every checkpoint that was waiting when the task saw `Cancelled`
+/// sees it too, as asyncio's `gather` cancels every child).
+#[inline]
+pub(crate) fn deliver(parked_at: Option<u32>) -> Result<(), Cancelled> {
+    let cancelled = current_task::with(|t| {
+        let h = t.header();
+        take_for_delivery(h) || delivered_since(h, parked_at)
+    });
+    match cancelled {
         Some(true) => Err(Cancelled),
         _ => Ok(()),
     }
 }
 
+/// Whether a delivery still in force happened after a checkpoint parked at
+/// `parked_at` (`None`: it never parked).
+#[inline]
+pub(crate) fn delivered_since(h: &Header, parked_at: Option<u32>) -> bool {
+    parked_at.is_some_and(|at| at != h.deliveries.get()) && is_delivered(h)
+}
+
+/// A checkpoint of the current task returns `Pending`: records that the
+/// task waits where a cancellation reaches it, and returns the delivery
+/// count to pass to [`deliver`] on the next poll.
+#[inline]
+pub(crate) fn park() -> Option<u32> {
+    current_task::with(|t| park_in(t.header()))
+}
+
+/// [`park`] for a known task.
+#[inline]
+pub(crate) fn park_in(h: &Header) -> u32 {
+    h.update_flags(|f| f.with(Flags::PARKED));
+    h.deliveries.get()
+}
+
 /// PENDING → DELIVERED: true if there was a request; from now on the task
-/// has seen `Cancelled`.
+/// has seen `Cancelled`, and so do its checkpoints that parked before now.
 #[inline]
 pub(crate) fn take_for_delivery(h: &Header) -> bool {
     let f = h.flags.get();
@@ -88,7 +125,49 @@ pub(crate) fn take_for_delivery(h: &Header) -> bool {
         f.without(Flags::CANCEL_PENDING)
             .with(Flags::CANCEL_DELIVERED),
     );
+    h.deliveries.set(h.deliveries.get().wrapping_add(1));
     true
+}
+
+/// Takes the "a checkpoint parked" mark, for a scope about to poll its
+/// inner future (give it back with [`restore_parked`]).
+#[inline]
+pub(crate) fn take_parked(h: &Header) -> bool {
+    let f = h.flags.get();
+    h.flags.set(f.without(Flags::PARKED));
+    f.contains(Flags::PARKED)
+}
+
+/// Ors an earlier "parked" mark back in.
+#[inline]
+pub(crate) fn restore_parked(h: &Header, earlier: bool) {
+    if earlier {
+        h.update_flags(|f| f.with(Flags::PARKED));
+    }
+}
+
+/// Whether a checkpoint parked since the mark was last taken.
+#[inline]
+pub(crate) fn parked(h: &Header) -> bool {
+    h.flags.get().contains(Flags::PARKED)
+}
+
+/// Whether a cancellation is outstanding: requested and not delivered, or
+/// delivered and not withdrawn.
+#[inline]
+pub(crate) fn outstanding(h: &Header) -> bool {
+    h.flags
+        .get()
+        .intersects(Flags::CANCEL_PENDING | Flags::CANCEL_DELIVERED)
+}
+
+/// Whether the task, having just returned `Pending`, waits where no
+/// cancellation can reach it while one is outstanding: the executor's
+/// fallback then drops its future. The main task is exempt: `block_on`
+/// needs its value.
+#[inline]
+pub(crate) fn stuck_outside_checkpoints(h: &Header) -> bool {
+    !h.flags.get().intersects(Flags::PARKED | Flags::MAIN) && outstanding(h)
 }
 
 /// PENDING → (forwarded): consumes a pending request to pass it on to an

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::driver::Driver;
 use super::shared::Shared;
-use crate::cancel::state::cancelled_before_start;
+use crate::cancel::state::{cancelled_before_start, stuck_outside_checkpoints};
 use crate::reactor::Reactor;
 use crate::task::state::Flags;
 use crate::task::{Notified, Outcome, Registry, Task, TaskRef, run_caught};
@@ -202,14 +202,36 @@ impl Core {
             self.complete(&task, outcome);
             return;
         }
-        h.update_flags(|f| f.with(Flags::STARTED));
+        h.update_flags(|f| f.with(Flags::STARTED).without(Flags::PARKED));
         let started = self.config.debug.then(Instant::now);
         let poll = task.poll();
         if let Some(started) = started {
             self.report_slow_poll(&task, started.elapsed());
         }
-        if let Poll::Ready(outcome) = poll {
-            self.complete(&task, outcome);
+        match poll {
+            Poll::Ready(outcome) => self.complete(&task, outcome),
+            // The fallback of the cancellation rule: the task was polled with
+            // a cancellation outstanding and parked where none can reach it
+            // (a future of another crate). Its future is dropped, as Rust
+            // cancels, and the task ends cancelled, so that whoever waits
+            // for it is not blocked forever.
+            Poll::Pending if stuck_outside_checkpoints(h) => {
+                let msg = format!(
+                    "taskloop: {} (spawned at {}) was cancelled while waiting on a future \
+                     that cannot see cancellations; its future was dropped (wrap such \
+                     waits in taskloop::cancellable to let them see the request)",
+                    task.name(),
+                    spawn_location(&task)
+                );
+                if self.config.debug {
+                    log::warn!("{msg}");
+                } else {
+                    log::debug!("{msg}");
+                }
+                let outcome = task.drop_future();
+                self.complete(&task, outcome);
+            }
+            Poll::Pending => {}
         }
     }
 

@@ -337,6 +337,11 @@ impl<T> Task<T> {
         let h = self.raw.header();
         drop(h.join_waker.take());
         drop(take_join_slot(h));
+        h.peek_extras(|e| {
+            if let Some(e) = e {
+                e.live.join_parked_at = None;
+            }
+        });
     }
 
     /// Takes the output of a finished task, marking it retrieved.

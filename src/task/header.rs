@@ -42,6 +42,10 @@ pub(crate) struct Header {
     pub(crate) cancelling: Cell<u16>,
     /// The task's key in its registry while it is not complete.
     pub(super) key: Cell<u32>,
+    /// How many cancellation requests were delivered to this task: a
+    /// checkpoint that parked before the latest delivery sees it too (the
+    /// combinator rule, see `cancel::state`).
+    pub(crate) deliveries: Cell<u32>,
     /// The waker of whoever awaits the `Task<T>` handle.
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// Rarely used data, allocated on first use.
@@ -73,6 +77,9 @@ pub(crate) struct LiveExtras {
     /// The registration of the checkpoint awaiting this task's `Task<T>`
     /// with the *awaiting* task, kept here so the handle stays one pointer.
     pub(crate) join_slot: Option<CancelWaker>,
+    /// The awaiter's delivery count when its await of this task parked
+    /// (the combinator rule: a later delivery is forwarded here too).
+    pub(crate) join_parked_at: Option<u32>,
     /// Waiters (`wait`, `as_completed`, groups) to notify at completion,
     /// with the index they know this task by.
     pub(crate) watchers: Slab<(Rc<dyn DoneWatcher>, usize)>,
@@ -89,6 +96,7 @@ impl Header {
             flags: Cell::new(Flags::default()),
             cancelling: Cell::new(0),
             key: Cell::new(u32::MAX),
+            deliveries: Cell::new(0),
             join_waker: Cell::new(None),
             extras: Cell::new(None),
         }

@@ -121,6 +121,11 @@ impl Flags {
     /// The future is being polled or dropped right now: a second poll or
     /// drop of it (re-entrant) is refused.
     pub(crate) const BUSY: Flags = Flags(1 << 10);
+    /// During the current poll, a checkpoint of this task returned
+    /// `Pending`: the task waits where a cancellation can reach it. Cleared
+    /// by the executor before each poll; scopes save and restore it around
+    /// the poll of their inner future.
+    pub(crate) const PARKED: Flags = Flags(1 << 11);
 
     /// Whether every bit of `other` is set.
     #[inline]

@@ -6,7 +6,7 @@ use std::future::poll_fn;
 use std::task::Poll;
 
 use super::done::DoneQueue;
-use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::cancel::{CancelSlot, Cancelled};
 use crate::task::state::Flags;
 use crate::task::{Task, TaskError, TaskRef};
 
@@ -46,7 +46,7 @@ async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
             }
             return Poll::Ready(End::AllDone);
         }
-        if !cancelling && deliver_pending().is_err() {
+        if !cancelling && slot.deliver().is_err() {
             // asyncio: cancelling the awaiting task cancels every child.
             cancelling = true;
             for t in tasks {

@@ -17,7 +17,7 @@ use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
 use super::error::{Failure, FailureKind, GroupClosed, GroupError, TimeoutError};
-use crate::cancel::{self, CancelScope, CancelSlot, Cancelled, deliver_pending};
+use crate::cancel::{self, CancelScope, CancelSlot, Cancelled};
 use crate::task::{Task, TaskError, TaskRef, current_task};
 
 /// Runs `body` with a [`TaskGroup`] and waits for every task spawned in it:
@@ -99,8 +99,11 @@ where
         scope,
         armed: true,
     };
-    let mut body = std::pin::pin!(body(group));
+    let mut body = std::pin::pin!(Some(body(group)));
     let mut body_out: Option<Result<T, E>> = None;
+    // The body was dropped: polled with a cancellation outstanding, it waited
+    // where it could not see it (the rule in docs/asyncio-mapping.md).
+    let mut body_dropped = false;
     let mut done = 0;
     let mut foreign_cancel_seen = false;
     // The body returned `Err` after seeing `Cancelled`: a consequence of the
@@ -108,24 +111,51 @@ where
     let mut body_cancelled = false;
     let mut slot = CancelSlot::new();
     poll_fn(|cx| {
-        if body_out.is_none() {
-            if let Poll::Ready(out) = body.as_mut().poll(cx) {
-                if out.is_err() && cancel::state::is_delivered(h) {
+        if let Some(running) = body.as_mut().as_pin_mut() {
+            let outstanding = cancel::state::outstanding(h);
+            let parked_before = cancel::state::take_parked(h);
+            let polled = running.poll(cx);
+            let parked = cancel::state::parked(h);
+            cancel::state::restore_parked(h, parked_before);
+            match polled {
+                Poll::Ready(out) => {
+                    if out.is_err() && cancel::state::is_delivered(h) {
+                        body_cancelled = true;
+                    }
+                    // asyncio's `__aexit__`: a body that raised anything (a
+                    // cancellation included) aborts the children.
+                    if out.is_err() && !inner.aborting.get() {
+                        inner.abort();
+                    }
+                    body.set(None);
+                    body_out = Some(out);
+                }
+                Poll::Pending if outstanding && !parked => {
+                    log::debug!(
+                        "taskloop: a task group dropped its body: it was cancelled while \
+                         waiting on a future that cannot see cancellations"
+                    );
+                    body.set(None);
+                    body_dropped = true;
                     body_cancelled = true;
+                    if !inner.parent_cancel_requested.get() {
+                        // Someone else's request: the group reports it.
+                        cancel::state::take_for_delivery(h);
+                        foreign_cancel_seen = true;
+                    }
+                    if !inner.aborting.get() {
+                        inner.abort();
+                    }
                 }
-                // asyncio's `__aexit__`: a body that raised anything (a
-                // cancellation included) aborts the children.
-                if out.is_err() && !inner.aborting.get() {
-                    inner.abort();
-                }
-                body_out = Some(out);
+                Poll::Pending => {}
             }
         }
+        let body_finished = body_out.is_some() || body_dropped;
         while inner.queue.pop().is_some() {
             done += 1;
         }
-        if body_out.is_some() {
-            if deliver_pending().is_err() && !inner.aborting.get() {
+        if body_finished {
+            if slot.deliver().is_err() && !inner.aborting.get() {
                 // An outside cancellation while waiting: abort, remember it.
                 foreign_cancel_seen = true;
                 inner.abort();
@@ -134,9 +164,7 @@ where
                 return Poll::Ready(());
             }
         }
-        inner
-            .queue
-            .suspend(cx, body_out.is_some().then_some(&mut slot))
+        inner.queue.suspend(cx, body_finished.then_some(&mut slot))
     })
     .await;
     guard.armed = false;
@@ -147,11 +175,10 @@ where
     let delivered = CancelScope::delivered_inside(h);
     let only_ours = scope.settle(h, inner.parent_cancel_requested.get());
     let foreign = !only_ours || foreign_cancel_seen;
-    let body_out = body_out.expect("the body finished before the scope");
     let mut failures = inner.failures.take();
-    if let Err(e) = body_out.as_ref() {
+    if let Some(Err(e)) = body_out.as_ref() {
         if !body_cancelled && !is_cancellation(e) {
-            failures.push(Failure::body(body_out.as_ref().err().expect("an error")));
+            failures.push(Failure::body(e));
         }
     }
     let result = if !failures.is_empty() {
@@ -165,8 +192,8 @@ where
         Err(GroupError::Cancelled)
     } else {
         match body_out {
-            Ok(v) => Ok(v),
-            Err(_) => Err(GroupError::Cancelled),
+            Some(Ok(v)) => Ok(v),
+            Some(Err(_)) | None => Err(GroupError::Cancelled),
         }
     };
     scope.exit(h);

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::cancel::{CancelSlot, Cancelled, deliver_pending};
+use crate::cancel::{CancelSlot, Cancelled};
 use crate::task::{Task, TaskError};
 
 /// Awaits `task` while protecting it from the awaiting task's cancellation:
@@ -67,8 +67,7 @@ impl<T> Future for Shield<'_, T> {
         }
         // Deliver our own cancellation here, before the handle's poll could
         // forward it.
-        if let Err(c) = deliver_pending() {
-            this.slot.disarm();
+        if let Err(c) = this.slot.deliver() {
             this.task.forget_waiter();
             this.waiting = false;
             return Poll::Ready(Err(c));

@@ -11,13 +11,14 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::error::{Elapsed, TimeoutError, TimeoutStateError};
-use crate::cancel::{CancelScope, Cancelled};
+use crate::cancel::{self, CancelScope, Cancelled};
 use crate::task::{Header, TaskRef, WakerSlot, current_task};
 use crate::timer::{self, TimerEntry};
 
@@ -62,6 +63,7 @@ use crate::timer::{self, TimerEntry};
 /// });
 /// # Ok::<_, std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn timeout<F: Future>(delay: impl Into<Option<Duration>>, future: F) -> Timeout<F> {
     Timeout::new(
         match delay.into() {
@@ -74,6 +76,7 @@ pub fn timeout<F: Future>(delay: impl Into<Option<Duration>>, future: F) -> Time
 
 /// Like [`timeout`], with an absolute deadline on the runtime's clock
 /// ([`time::now`](crate::time::now)): asyncio's `timeout_at`.
+#[track_caller]
 pub fn timeout_at<F: Future>(deadline: impl Into<Option<Instant>>, future: F) -> Timeout<F> {
     Timeout::new(
         match deadline.into() {
@@ -111,6 +114,7 @@ pub fn timeout_at<F: Future>(deadline: impl Into<Option<Instant>>, future: F) ->
 /// });
 /// # Ok::<_, std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn wait_for<F: Future>(future: F, timeout: impl Into<Option<Duration>>) -> Timeout<F> {
     self::timeout(timeout, future)
 }
@@ -215,9 +219,12 @@ struct ScopeState {
     grace: Option<Duration>,
     /// Timer of the grace period.
     grace_timer: Option<TimerEntry>,
+    /// Where the scope was created, for the debug-mode report.
+    site: &'static Location<'static>,
 }
 
 impl<F: Future> Timeout<F> {
+    #[track_caller]
     fn new(deadline: Deadline, future: F) -> Timeout<F> {
         Timeout {
             future: Some(future),
@@ -230,6 +237,7 @@ impl<F: Future> Timeout<F> {
                 expired_at: None,
                 grace: None,
                 grace_timer: None,
+                site: Location::caller(),
             },
         }
     }
@@ -259,6 +267,22 @@ impl<F: Future> Timeout<F> {
 }
 
 impl ScopeState {
+    /// Logs that the inner future was dropped because it could not see the
+    /// cancellation (a warning in debug mode, with the scope's site).
+    fn report_cut_short(&self) {
+        let msg = format!(
+            "taskloop: the timeout scope at {} dropped its inner future: it was cancelled \
+             while waiting on a future that cannot see cancellations (wrap such waits in \
+             taskloop::cancellable to let them run their clean-up)",
+            self.site
+        );
+        if crate::runtime::context::with_core(|c| c.config.debug) == Some(true) {
+            log::warn!("{msg}");
+        } else {
+            log::debug!("{msg}");
+        }
+    }
+
     /// Enters the scope: records the task's cancellation state.
     fn enter(&mut self, h: &Header) {
         self.cancel = CancelScope::enter(h);
@@ -352,8 +376,29 @@ impl<F: Future> Future for Timeout<F> {
                 let Some(inner) = future.as_mut().as_pin_mut() else {
                     unreachable!("the inner future is only dropped when the scope finishes")
                 };
-                if let Poll::Ready(v) = inner.poll(cx) {
+                // Whether the inner future reaches a checkpoint in this poll,
+                // told apart from the rest of the task's poll.
+                let outstanding = cancel::state::outstanding(h);
+                let parked_before = cancel::state::take_parked(h);
+                let polled = inner.poll(cx);
+                let parked = cancel::state::parked(h);
+                cancel::state::restore_parked(h, parked_before);
+                if let Poll::Ready(v) = polled {
                     return Poll::Ready(scope.finish(h, Some(v)));
+                }
+                if outstanding && !parked {
+                    // Polled with a cancellation outstanding, the inner
+                    // future waits where it cannot see it (another crate's
+                    // future): it is dropped, in place, and the scope ends
+                    // now (the rule in docs/asyncio-mapping.md).
+                    scope.report_cut_short();
+                    future.set(None);
+                    if scope.shared.state.get() != State::Expiring {
+                        // Someone else's request: the scope reports it, so
+                        // the task has seen it.
+                        cancel::state::take_for_delivery(h);
+                    }
+                    return Poll::Ready(scope.finish::<F::Output>(h, None));
                 }
                 if scope.task.is_none() {
                     // The scope now outlives this poll: keep a counted reference.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::done::watch_all;
 use super::error::WaitError;
-use crate::cancel::{CancelSlot, deliver_pending};
+use crate::cancel::CancelSlot;
 use crate::task::{Task, TaskRef};
 use crate::timer::TimerEntry;
 
@@ -210,7 +210,7 @@ where
     let mut completed = 0;
     let mut suspended = false;
     let outcome = poll_fn(|cx| {
-        if let Err(c) = deliver_pending() {
+        if let Err(c) = slot.deliver() {
             return Poll::Ready(Err(c));
         }
         if suspended {
