@@ -80,6 +80,9 @@
 // `task` alone; every other module denies it.
 #[deny(unsafe_code)]
 mod cancel;
+#[cfg(feature = "futures")]
+#[deny(unsafe_code)]
+mod compat;
 #[deny(unsafe_code)]
 mod promise;
 #[deny(unsafe_code)]
@@ -102,7 +105,7 @@ pub mod time {
 
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
-pub use runtime::{Builder, NoRuntime, Runtime, all_tasks, run, spawn, try_spawn};
+pub use runtime::{Builder, NoRuntime, Runtime, Spawner, all_tasks, run, spawn, try_spawn};
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{
     AsCompleted, AsCompletedError, Elapsed, Failure, FailureKind, Fallible, GroupClosed,

@@ -43,6 +43,8 @@ pub struct Promise<T> {
     resolver: Resolver<T>,
     /// Wakes the awaiter when its task is cancelled.
     slot: CancelSlot,
+    /// The await returned (a value or `Cancelled`).
+    returned: bool,
 }
 
 /// The setting side of a [`Promise`]: clonable, usable from any task of the
@@ -118,6 +120,7 @@ impl<T> Promise<T> {
                 }),
             },
             slot: CancelSlot::new(),
+            returned: false,
         }
     }
 
@@ -176,6 +179,14 @@ impl<T> Clone for Resolver<T> {
     }
 }
 
+impl<T> Promise<T> {
+    /// Whether the await returned already (for `FusedFuture`).
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))] // For `compat`.
+    pub(crate) fn has_returned(&self) -> bool {
+        self.returned
+    }
+}
+
 impl<T> Future for Promise<T> {
     type Output = Result<T, Cancelled>;
 
@@ -188,12 +199,14 @@ impl<T> Future for Promise<T> {
             Slot::Ready(v) => {
                 drop(state);
                 this.slot.disarm();
+                this.returned = true;
                 return Poll::Ready(Ok(v));
             }
             Slot::Cancelled => {
                 *state = Slot::Cancelled;
                 drop(state);
                 this.slot.disarm();
+                this.returned = true;
                 return Poll::Ready(Err(Cancelled));
             }
             Slot::Taken => panic!("`Promise` polled after it returned its value"),
@@ -203,6 +216,7 @@ impl<T> Future for Promise<T> {
         if let Err(c) = this.slot.deliver() {
             // asyncio: cancelling a task cancels the future it awaits.
             this.resolver.inner.cancel();
+            this.returned = true;
             return Poll::Ready(Err(c));
         }
         let old = this.resolver.inner.waker.borrow_mut().register(cx.waker());

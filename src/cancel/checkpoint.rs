@@ -44,6 +44,7 @@ pub fn yield_now() -> YieldNow {
     YieldNow {
         yielded: false,
         parked_at: None,
+        finished: false,
     }
 }
 
@@ -55,14 +56,20 @@ pub struct YieldNow {
     yielded: bool,
     /// The task's delivery count when it yielded (the combinator rule).
     parked_at: Option<u32>,
+    /// It returned `Ready`.
+    pub(crate) finished: bool,
 }
 
 impl Future for YieldNow {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        super::state::deliver(self.parked_at)?;
+        if let Err(c) = super::state::deliver(self.parked_at) {
+            self.finished = true;
+            return Poll::Ready(Err(c));
+        }
         if self.yielded {
+            self.finished = true;
             return Poll::Ready(Ok(()));
         }
         self.yielded = true;

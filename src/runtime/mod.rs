@@ -13,7 +13,7 @@ pub(crate) mod executor;
 mod shared;
 mod spawn;
 
-pub use spawn::{NoRuntime, all_tasks, spawn, try_spawn};
+pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, try_spawn};
 
 use std::future::Future;
 use std::io;
@@ -135,6 +135,12 @@ impl Runtime {
         F::Output: 'static,
     {
         self.core.spawn(future, Location::caller())
+    }
+
+    /// A handle that spawns onto this runtime (`futures::task::LocalSpawn`
+    /// with the default `futures` feature).
+    pub fn spawner(&self) -> Spawner {
+        Spawner::new(&self.core)
     }
 
     /// Every task of this runtime that is not done.

@@ -4,7 +4,10 @@
 use std::fmt;
 use std::future::Future;
 
+use std::rc::{Rc, Weak};
+
 use super::context;
+use super::executor::Core;
 use crate::task::{Task, TaskRef};
 
 /// Spawns `future` as a new task on the current runtime and returns its
@@ -83,6 +86,80 @@ impl TaskRef {
             self.header()
                 .with_extras(|e| e.live.callbacks.push(Box::new(f)));
         }
+    }
+}
+
+/// A handle that spawns onto one runtime from anywhere on its thread, also
+/// while the loop is idle (the tasks start at the next `block_on`).
+///
+/// It does not keep the runtime alive: once the runtime is dropped,
+/// [`spawn`](Self::spawn) reports [`NoRuntime`]. With the default `futures`
+/// feature it implements `futures::task::LocalSpawn`, so the ecosystem's
+/// spawning helpers (`LocalSpawnExt::spawn_local`) work with taskloop.
+///
+/// # Examples
+/// ```
+/// let rt = taskloop::Runtime::new()?;
+/// let spawner = rt.spawner();
+/// let task = spawner.spawn(async { 7 }).unwrap();
+/// assert_eq!(rt.block_on(task).unwrap(), 7);
+/// drop(rt);
+/// assert!(spawner.spawn(async {}).is_err());
+/// # Ok::<_, std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Spawner {
+    /// The runtime, if it still exists.
+    core: Weak<Core>,
+}
+
+impl Spawner {
+    pub(crate) fn new(core: &Rc<Core>) -> Spawner {
+        Spawner {
+            core: Rc::downgrade(core),
+        }
+    }
+
+    /// The spawner of the runtime running on this thread.
+    ///
+    /// # Errors
+    /// [`NoRuntime`] outside a running runtime.
+    pub fn current() -> Result<Spawner, NoRuntime> {
+        context::core().map(|c| Spawner::new(&c)).ok_or(NoRuntime {
+            what: "taskloop::Spawner::current",
+        })
+    }
+
+    /// Spawns `future` on the runtime: [`spawn`](crate::spawn) through a handle.
+    ///
+    /// # Errors
+    /// [`NoRuntime`] if the runtime was dropped.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Result<Task<F::Output>, NoRuntime>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let location = std::panic::Location::caller();
+        match self.core.upgrade() {
+            Some(core) => Ok(core.spawn(future, location)),
+            None => Err(NoRuntime {
+                what: "Spawner::spawn (the runtime was dropped)",
+            }),
+        }
+    }
+
+    /// Whether the runtime still exists.
+    pub fn is_alive(&self) -> bool {
+        self.core.strong_count() > 0
+    }
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner")
+            .field("alive", &self.is_alive())
+            .finish()
     }
 }
 

@@ -368,6 +368,13 @@ impl<T> Task<T> {
             .flatten()
     }
 
+    /// Whether the task is done and its output was taken (awaited).
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))] // For `compat`.
+    pub(crate) fn is_taken(&self) -> bool {
+        // SAFETY: `T` is the task's output type; only a null check.
+        self.is_done() && unsafe { ops::output::<T>(self.raw.as_ptr()) }.is_null()
+    }
+
     /// The untyped reference to this task.
     pub fn as_task_ref(&self) -> &TaskRef {
         &self.raw

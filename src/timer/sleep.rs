@@ -37,6 +37,7 @@ pub fn sleep(duration: Duration) -> Sleep {
         entry: TimerEntry::after(duration),
         slot: CancelSlot::new(),
         yield_once: duration.is_zero().then_some(false),
+        finished: false,
     }
 }
 
@@ -53,6 +54,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         entry: TimerEntry::at(Some(deadline)),
         slot: CancelSlot::new(),
         yield_once: None,
+        finished: false,
     }
 }
 
@@ -66,18 +68,27 @@ pub struct Sleep {
     slot: CancelSlot,
     /// `sleep(0)`: `Some(yielded)`; it yields instead of arming a timer.
     yield_once: Option<bool>,
+    /// It returned `Ready` (and was not reset since).
+    finished: bool,
 }
 
 impl Sleep {
     /// Moves the deadline; the sleep is pending again even if it had fired.
     pub fn reset(&mut self, deadline: Instant) {
         self.yield_once = None;
+        self.finished = false;
         self.entry.reset(Some(deadline));
     }
 
     /// The deadline, if it has one.
     pub fn deadline(&self) -> Option<Instant> {
         self.entry.deadline()
+    }
+
+    /// Whether the sleep returned (and was not [`reset`](Self::reset) since).
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))] // For `compat`.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
     }
 
     /// Whether the deadline has passed (as of the last poll).
@@ -94,8 +105,9 @@ impl Future for Sleep {
             entry,
             slot,
             yield_once,
+            finished,
         } = self.get_mut();
-        slot.poll_checkpoint(cx, |cx| match yield_once {
+        let out = slot.poll_checkpoint(cx, |cx| match yield_once {
             Some(true) => Poll::Ready(()),
             Some(yielded) => {
                 *yielded = true;
@@ -103,7 +115,9 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => entry.poll_expired(cx),
-        })
+        });
+        *finished = out.is_ready();
+        out
     }
 }
 
@@ -164,7 +178,17 @@ impl Interval {
     /// A checkpoint. A cancelled `tick` loses nothing: the tick is still due
     /// for the next call.
     pub async fn tick(&mut self) -> Result<Instant, Cancelled> {
-        (&mut self.sleep).await?;
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick: [`tick`](Self::tick) without the future (what
+    /// its `Stream` implementation uses).
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Result<Instant, Cancelled>> {
+        match Pin::new(&mut self.sleep).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(c)) => return Poll::Ready(Err(c)),
+            Poll::Ready(Ok(())) => {}
+        }
         let due = self.next;
         let now = super::now();
         let mut next = due.checked_add(self.period);
@@ -187,7 +211,7 @@ impl Interval {
             // Past the end of `Instant`: no further tick.
             None => self.sleep = sleep(Duration::MAX),
         }
-        Ok(due)
+        Poll::Ready(Ok(due))
     }
 
     /// The period.

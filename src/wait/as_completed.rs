@@ -163,11 +163,19 @@ impl<W> AsCompleted<W> {
     /// A checkpoint; a cancelled `next` loses nothing (the iterator keeps
     /// its place).
     pub async fn next(&mut self) -> Option<Result<W, NextError<W>>> {
+        poll_fn(|cx| self.poll_next_task(cx)).await
+    }
+
+    /// Polls for the next task to complete: [`next`](Self::next) without the
+    /// future (what its `Stream` implementation uses).
+    pub fn poll_next_task(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<W, NextError<W>>>> {
         let inner = &self.inner;
-        let slot = &mut self.slot;
-        poll_fn(|cx| slot.poll_checkpoint(cx, |cx| inner.borrow_mut().poll_next(cx)))
-            .await
-            .unwrap_or_else(|c| Some(Err(NextError::Cancelled(c))))
+        self.slot
+            .poll_checkpoint(cx, |cx| inner.borrow_mut().poll_next(cx))
+            .map(|r| r.unwrap_or_else(|c| Some(Err(NextError::Cancelled(c)))))
     }
 
     /// How many inputs have not been yielded yet.

@@ -497,6 +497,17 @@ impl Drop for ScopeState {
     }
 }
 
+impl<F> Timeout<F> {
+    /// Whether the scope finished (for `FusedFuture`).
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))] // For `compat`.
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(
+            self.scope.shared.state.get(),
+            State::Expired | State::Exited
+        )
+    }
+}
+
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")

@@ -1,0 +1,98 @@
+//! The futures ecosystem's traits for taskloop's types (the default
+//! `futures` feature): `Stream`/`FusedStream` for [`Interval`] and
+//! [`AsCompleted`], `FusedFuture` for the futures a `futures::select!` may
+//! hold, and `LocalSpawn` for [`Spawner`].
+//!
+//! It owns no behaviour: every impl forwards to the type's own method.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::future::FusedFuture;
+use futures_core::stream::{FusedStream, Stream};
+use futures_task::{LocalFutureObj, LocalSpawn, SpawnError};
+
+use crate::time::{Interval, Sleep};
+use crate::wait::{NextError, TaskHandle};
+use crate::{AsCompleted, Cancelled, Promise, Spawner, Task, Timeout, YieldNow};
+
+impl Stream for Interval {
+    /// Each tick's due instant; `Err(Cancelled)` when the task's
+    /// cancellation is delivered at the tick (the stream goes on).
+    type Item = Result<std::time::Instant, Cancelled>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+impl FusedStream for Interval {
+    /// An interval never ends.
+    fn is_terminated(&self) -> bool {
+        false
+    }
+}
+
+impl<W: TaskHandle> Stream for AsCompleted<W> {
+    type Item = Result<W, NextError<W>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_task(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining(), Some(self.remaining()))
+    }
+}
+
+impl<W: TaskHandle> FusedStream for AsCompleted<W> {
+    fn is_terminated(&self) -> bool {
+        self.remaining() == 0
+    }
+}
+
+impl FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        self.is_finished()
+    }
+}
+
+impl FusedFuture for YieldNow {
+    fn is_terminated(&self) -> bool {
+        self.finished
+    }
+}
+
+impl<T> FusedFuture for Task<T> {
+    fn is_terminated(&self) -> bool {
+        self.is_taken()
+    }
+}
+
+impl<T> FusedFuture for Promise<T> {
+    fn is_terminated(&self) -> bool {
+        self.has_returned()
+    }
+}
+
+impl<F: std::future::Future> FusedFuture for Timeout<F> {
+    fn is_terminated(&self) -> bool {
+        self.is_finished()
+    }
+}
+
+impl LocalSpawn for Spawner {
+    fn spawn_local_obj(&self, future: LocalFutureObj<'static, ()>) -> Result<(), SpawnError> {
+        self.spawn(future)
+            .map(drop)
+            .map_err(|_| SpawnError::shutdown())
+    }
+
+    fn status_local(&self) -> Result<(), SpawnError> {
+        if self.is_alive() {
+            Ok(())
+        } else {
+            Err(SpawnError::shutdown())
+        }
+    }
+}
