@@ -21,7 +21,18 @@
 //! a [`Promise`], [`cancellable`] futures), as `Err(`[`Cancelled`]`)`. The
 //! task may then run asynchronous clean-up and finish; it counts as cancelled
 //! unless it called [`TaskRef::uncancel`]. [`Task::abort`] is the hard,
-//! drop-the-future cancel for code that never reaches a checkpoint.
+//! drop-the-future cancel.
+//!
+//! A cancellation always ends what it cancels. Code that waits in a future
+//! of another crate (a channel's `recv`, a lock of `async-lock`) cannot see
+//! the request: when a task, a timeout scope or a task group is polled with
+//! a cancellation outstanding and waits outside every checkpoint, its future
+//! is dropped instead (Rust's own cancellation), so `wait_for`, `gather`,
+//! task groups and shutdown never hang on it. [`cancellable`] turns such a
+//! future into a checkpoint. Under `join!`, `join_all`, `select!` or
+//! `FuturesUnordered`, a delivery reaches every checkpoint of the task that
+//! was waiting, as asyncio's `gather` cancels every child. The rules are in
+//! `docs/asyncio-mapping.md`.
 //!
 //! # Waiting, asyncio's way
 //!

@@ -25,7 +25,10 @@ impl TaskRef {
     /// task (and any checkpoint of it pending under a combinator). The
     /// request is delivered once, at the task's next checkpoint, as
     /// `Err(Cancelled)`; the task may then run clean-up code before it ends.
-    /// A task cancelled before it first ran never runs.
+    /// A task cancelled before it first ran never runs. A task that, polled
+    /// with the request outstanding, waits outside every checkpoint (in a
+    /// future of another crate) has its future dropped and ends cancelled:
+    /// a cancellation always ends the task.
     ///
     /// It returns at once: to wait for the clean-up, await the task.
     pub fn cancel(&self) -> bool {

@@ -5,8 +5,11 @@
 //! At the deadline it *requests* cancellation of that task (asyncio's
 //! `Timeout` does exactly this), keeps polling the inner future through its
 //! clean-up, and converts the cancellation into [`TimeoutError::Elapsed`]
-//! only if it was its own, by asyncio's counter rule. It never drops the
-//! inner future early unless a clean-up grace period was set and ran out.
+//! only if it was its own, by asyncio's counter rule. It drops the inner
+//! future early only when that future cannot see the request (it waits
+//! outside every checkpoint: a future of another crate) or when a clean-up
+//! grace period was set and ran out; the error then says the clean-up was
+//! cut short.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -45,7 +48,14 @@ use crate::timer::{self, TimerEntry};
 /// through.
 ///
 /// # Cancellation
-/// The scope itself is not a checkpoint; the inner future's await points are.
+/// The scope itself is not a checkpoint; the inner future's await points
+/// are. If the inner future, polled with a cancellation outstanding (the
+/// scope's own at its deadline, or anyone else's), waits outside every
+/// checkpoint (a future of another crate, such as a channel's `recv`), it is
+/// dropped and the scope ends at once: `Elapsed` with
+/// [`cut_short`](Elapsed::cut_short), or `Cancelled`. Wrap such a future in
+/// [`cancellable`](crate::cancellable) to make it a checkpoint, so that its
+/// clean-up runs and is waited for.
 ///
 /// # Panics
 /// If polled outside a taskloop task.
