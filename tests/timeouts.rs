@@ -789,7 +789,12 @@ fn a_scope_dropped_after_its_deadline_fired_withdraws_its_cancellation_request()
         let cm_slot: Rc<RefCell<Option<TimeoutHandle>>> = Rc::default();
         let (w, f, c) = (waker.clone(), flag.clone(), cm_slot.clone());
         let task = spawn(async move {
-            let mut scope = timeout(secs(1), sleep(secs(10)));
+            // The inner future sees the cancellation at the deadline and
+            // cleans up for a while: the scope is expiring when dropped.
+            let mut scope = timeout(secs(1), async {
+                assert!(sleep(secs(10)).await.is_err());
+                let _ = sleep(secs(5)).await;
+            });
             *c.borrow_mut() = Some(scope.handle());
             // The other branch is polled first and is not a checkpoint.
             let r = select2(capture_waker(w, f), scope).await;

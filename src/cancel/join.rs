@@ -25,10 +25,19 @@ impl<T> Future for Task<T> {
                 .take_output()
                 .expect("`Task` polled after its output was taken");
             let forwarded = this.header().flags.get().contains(Flags::JOIN_FORWARDED);
-            if forwarded && matches!(&out, Err(e) if e.is_cancelled()) {
-                // Our own cancellation came back through the awaited task:
-                // from here on the awaiting task has seen it.
-                current_task::with(|cur| state::mark_delivered(cur.header()));
+            if matches!(&out, Err(e) if e.is_cancelled()) {
+                current_task::with(|cur| {
+                    if forwarded {
+                        // Our own cancellation came back through the awaited
+                        // task: from here on the awaiting task has seen it.
+                        state::mark_delivered(cur.header());
+                    } else {
+                        // The awaited task was cancelled by someone else
+                        // before our own pending request could be forwarded:
+                        // this `Err` delivers it (asyncio ends both cancelled).
+                        state::take_for_delivery(cur.header());
+                    }
+                });
             }
             return Poll::Ready(out);
         }

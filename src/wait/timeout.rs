@@ -161,6 +161,11 @@ struct Shared {
     moved: Cell<bool>,
     /// The scope's waker, to re-arm after a reschedule from another task.
     waker: RefCell<WakerSlot>,
+    /// The task the scope runs in, once entered, when a handle exists: a
+    /// `reschedule` into the past requests its cancellation at once.
+    task: RefCell<Option<TaskRef>>,
+    /// When the deadline fired, for the clean-up duration.
+    expired_at: Cell<Option<Instant>>,
 }
 
 /// Where a scope's state lives.
@@ -184,12 +189,22 @@ impl std::ops::Deref for SharedSlot {
 }
 
 impl Shared {
+    /// The deadline passed: the scope is expiring and its task's
+    /// cancellation is requested.
+    fn expire(&self, task: &TaskRef) {
+        self.state.set(State::Expiring);
+        self.expired_at.set(Some(timer::now()));
+        task.cancel();
+    }
+
     fn new() -> Shared {
         Shared {
             when: Cell::new(None),
             state: Cell::new(State::Created),
             moved: Cell::new(false),
             waker: RefCell::new(WakerSlot::new()),
+            task: RefCell::new(None),
+            expired_at: Cell::new(None),
         }
     }
 }
@@ -223,8 +238,6 @@ struct ScopeState {
     task: Option<TaskRef>,
     /// The task's cancellation state on entry (asyncio's counter rule).
     cancel: CancelScope,
-    /// When the deadline fired, for the clean-up duration.
-    expired_at: Option<Instant>,
     /// Longest clean-up allowed after the deadline.
     grace: Option<Duration>,
     /// Timer of the grace period.
@@ -244,7 +257,6 @@ impl<F: Future> Timeout<F> {
                 shared: SharedSlot::Local(Shared::new()),
                 task: None,
                 cancel: CancelScope::default(),
-                expired_at: None,
                 grace: None,
                 grace_timer: None,
                 site: Location::caller(),
@@ -294,19 +306,20 @@ impl ScopeState {
     }
 
     /// Enters the scope: records the task's cancellation state.
-    fn enter(&mut self, h: &Header) {
-        self.cancel = CancelScope::enter(h);
+    fn enter(&mut self, task: &TaskRef) {
+        self.cancel = CancelScope::enter(task.header());
         self.shared.state.set(State::Entered);
+        if let SharedSlot::Shared(shared) = &self.shared {
+            *shared.task.borrow_mut() = Some(task.clone());
+        }
     }
 
     /// The deadline fired: request cancellation of the task.
     fn expire(&mut self, task: &TaskRef) {
-        self.shared.state.set(State::Expiring);
-        self.expired_at = Some(timer::now());
+        self.shared.expire(task);
         if let Some(t) = self.timer.as_mut() {
             t.cancel();
         }
-        task.cancel();
     }
 
     /// The inner future completed (or was dropped): decide the outcome.
@@ -315,7 +328,7 @@ impl ScopeState {
         let result = match self.shared.state.get() {
             State::Expiring => {
                 self.shared.state.set(State::Expired);
-                let cleanup = self.expired_at.map_or(Duration::ZERO, |t| {
+                let cleanup = self.shared.expired_at.get().map_or(Duration::ZERO, |t| {
                     timer::now().saturating_duration_since(t)
                 });
                 let cut_short = output.is_none();
@@ -344,6 +357,9 @@ impl ScopeState {
         self.timer = None;
         self.grace_timer = None;
         self.task = None;
+        if let SharedSlot::Shared(shared) = &self.shared {
+            shared.task.borrow_mut().take();
+        }
         result
     }
 
@@ -370,7 +386,7 @@ impl<F: Future> Future for Timeout<F> {
                     task == cur,
                     "a taskloop timeout scope was polled by a task other than the one it was entered in"
                 ),
-                None if scope.shared.state.get() == State::Created => scope.enter(cur.header()),
+                None if scope.shared.state.get() == State::Created => scope.enter(cur),
                 None => panic!("`Timeout` polled after completion"),
             }
             let h = cur.header();
@@ -498,6 +514,9 @@ impl Drop for ScopeState {
     /// sees no cancellation nobody asked for. The inner future is not here:
     /// it is dropped in place by the scope's drop glue.
     fn drop(&mut self) {
+        if let SharedSlot::Shared(shared) = &self.shared {
+            shared.task.borrow_mut().take();
+        }
         let Some(task) = self.task.take() else { return };
         let h = task.header();
         if self.shared.state.get() == State::Expiring {
@@ -560,8 +579,19 @@ impl TimeoutHandle {
             State::Exited => return Err(TimeoutStateError::Finished),
             State::Entered => {}
         }
-        self.shared.when.set(when.into());
+        let when = when.into();
+        self.shared.when.set(when);
         self.shared.moved.set(true);
+        if when.is_some_and(|w| w <= timer::now()) {
+            // A deadline in the past fires now, as asyncio's `call_soon` of
+            // the timeout callback: the cancellation is requested before the
+            // scope's task runs its inner code again (nested scopes
+            // rescheduled together then all expire, by the counter rule).
+            let task = self.shared.task.borrow().clone();
+            if let Some(task) = task {
+                self.shared.expire(&task);
+            }
+        }
         let waker = self.shared.waker.borrow().clone_waker();
         if let Some(w) = waker {
             w.wake();

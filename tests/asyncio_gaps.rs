@@ -1,0 +1,119 @@
+//! Issue 10: asyncio 3.13 behaviours that taskloop used to get wrong, each
+//! checked against CPython 3.13 (the scripts' outcomes are quoted).
+
+mod util;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use taskloop::time::{now, sleep};
+use taskloop::{Cancelled, TimeoutError, TimeoutHandle, spawn, timeout, yield_now};
+use util::{run, secs};
+
+// asyncio: f = create_task(..); t awaits f; in one turn f.cancel(); t.cancel()
+// -> "f cancelled True t cancelled True 1"
+#[test]
+fn a_cancel_of_a_task_whose_awaited_task_was_cancelled_first_is_not_lost() {
+    run(async {
+        let f = spawn(async { sleep(secs(10)).await });
+        let f_ref = f.as_task_ref().clone();
+        let t = spawn(async move { f.await.map_err(|_| Cancelled) });
+        yield_now().await.unwrap();
+        yield_now().await.unwrap();
+        assert!(f_ref.cancel());
+        assert!(t.cancel());
+        let t_ref = t.as_task_ref().clone();
+        assert!(t.await.unwrap_err().is_cancelled());
+        assert!(f_ref.is_cancelled());
+        assert!(t_ref.is_cancelled(), "t's own request was delivered");
+        assert_eq!(t_ref.cancelling(), 1);
+    });
+}
+
+// The other order (t.cancel() first, forwarded to f) already ended both
+// cancelled; it still does.
+#[test]
+fn a_cancel_forwarded_to_the_awaited_task_ends_both_cancelled() {
+    run(async {
+        let f = spawn(async { sleep(secs(10)).await });
+        let f_ref = f.as_task_ref().clone();
+        let t = spawn(async move { f.await.map_err(|_| Cancelled) });
+        yield_now().await.unwrap();
+        yield_now().await.unwrap();
+        assert!(t.cancel());
+        assert!(f_ref.cancel());
+        let t_ref = t.as_task_ref().clone();
+        assert!(t.await.unwrap_err().is_cancelled());
+        assert!(f_ref.is_cancelled() && t_ref.is_cancelled());
+    });
+}
+
+// asyncio: inner.reschedule(past); outer.reschedule(past); await sleep(1)
+// -> [('inner', 'CancelledError'), ('outer', 'TimeoutError', True, True)]
+#[test]
+fn nested_scopes_rescheduled_into_the_past_together_cancel_through_the_inner_and_time_out_the_outer()
+ {
+    run(async {
+        let outer_slot: Rc<RefCell<Option<TimeoutHandle>>> = Rc::default();
+        let slot = outer_slot.clone();
+        let mut outer = timeout(secs(10), async move {
+            let mut inner = timeout(secs(10), async move {
+                sleep(Duration::from_millis(1)).await.unwrap(); // both scopes entered
+                let past = now() - Duration::from_millis(1);
+                let (inner, outer) = INNER
+                    .with(|i| i.borrow_mut().take())
+                    .zip(slot.borrow_mut().take())
+                    .unwrap();
+                inner.reschedule(past).unwrap();
+                outer.reschedule(past).unwrap();
+                sleep(secs(1)).await
+            });
+            let ih = inner.handle();
+            INNER.with(|i| *i.borrow_mut() = Some(ih.clone()));
+            (inner.await, ih.expired())
+        });
+        let oh = outer.handle();
+        *outer_slot.borrow_mut() = Some(oh.clone());
+        let r = outer.await;
+        assert!(
+            matches!(r, Err(TimeoutError::Elapsed(_))),
+            "the outer times out: {r:?}"
+        );
+        assert!(oh.expired());
+        assert_eq!(taskloop::current_task().unwrap().cancelling(), 0);
+        assert_eq!(taskloop::checkpoint().await, Ok(()));
+    });
+}
+
+// The inner's own view: it lets the cancellation through (the outer's
+// request is outstanding too) and reports expired().
+#[test]
+fn the_inner_of_nested_scopes_rescheduled_together_reports_cancelled_and_expired() {
+    run(async {
+        let outer_slot: Rc<RefCell<Option<TimeoutHandle>>> = Rc::default();
+        let seen: Rc<RefCell<Option<(bool, bool)>>> = Rc::default();
+        let (slot, s) = (outer_slot.clone(), seen.clone());
+        let mut outer = timeout(secs(10), async move {
+            let mut inner = timeout(secs(10), async move {
+                sleep(Duration::from_millis(1)).await.unwrap();
+                let past = now() - Duration::from_millis(1);
+                let inner = INNER.with(|i| i.borrow_mut().take()).unwrap();
+                inner.reschedule(past).unwrap();
+                slot.borrow_mut().take().unwrap().reschedule(past).unwrap();
+                sleep(secs(1)).await
+            });
+            let ih = inner.handle();
+            INNER.with(|i| *i.borrow_mut() = Some(ih.clone()));
+            let r = inner.await;
+            *s.borrow_mut() = Some((matches!(r, Err(TimeoutError::Cancelled(_))), ih.expired()));
+        });
+        *outer_slot.borrow_mut() = Some(outer.handle());
+        let _ = outer.await;
+        assert_eq!(*seen.borrow(), Some((true, true)));
+    });
+}
+
+thread_local! {
+    static INNER: RefCell<Option<TimeoutHandle>> = const { RefCell::new(None) };
+}
