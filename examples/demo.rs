@@ -15,7 +15,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use taskloop::time::sleep;
-use taskloop::{Cancelled, ReturnWhen, as_completed, spawn, task_group, wait, wait_for};
+use taskloop::{Cancelled, ReturnWhen, as_completed, spawn_named, task_group, wait, wait_for};
 
 /// A simulated mirror.
 #[derive(Clone, Copy, Debug)]
@@ -93,10 +93,9 @@ async fn probe(m: Mirror) -> Result<Duration, ProbeError> {
 async fn main_async() -> Result<(), Box<dyn std::error::Error>> {
     println!("1. every mirror, bounded by wait_for(100 ms), reported as_completed:");
     let probes = MIRRORS.map(|m| {
-        let t =
-            spawn(async move { (m.name, wait_for(probe(m), Duration::from_millis(100)).await) });
-        t.set_name(format!("probe-{}", m.name));
-        t
+        spawn_named(format!("probe-{}", m.name), async move {
+            (m.name, wait_for(probe(m), Duration::from_millis(100)).await)
+        })
     });
     let mut results = as_completed(probes, None);
     while let Some(next) = results.next().await {
@@ -112,7 +111,11 @@ async fn main_async() -> Result<(), Box<dyn std::error::Error>> {
     let healthy: Vec<_> = MIRRORS
         .iter()
         .filter(|m| !m.broken)
-        .map(|&m| spawn(async move { probe(m).await.map(|_| m.name) }))
+        .map(|&m| {
+            spawn_named(format!("race-{}", m.name), async move {
+                probe(m).await.map(|_| m.name)
+            })
+        })
         .collect();
     let raced = wait(healthy, Duration::from_secs(1), ReturnWhen::FirstCompleted)
         .await
@@ -130,9 +133,9 @@ async fn main_async() -> Result<(), Box<dyn std::error::Error>> {
     println!("3. download chunks in a task group; one bad mirror aborts them all:");
     let outcome = task_group(|tg| async move {
         for m in MIRRORS.into_iter().take(4) {
-            tg.spawn(probe(m))?;
+            tg.spawn_named(format!("chunk-from-{}", m.name), probe(m))?;
         }
-        Ok::<_, taskloop::GroupClosed>("all chunks")
+        Ok::<_, std::io::Error>("all chunks")
     })
     .await;
     match outcome {

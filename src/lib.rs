@@ -116,14 +116,16 @@ pub mod time {
 
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
-pub use runtime::{Builder, NoRuntime, Runtime, Spawner, all_tasks, run, spawn, try_spawn};
+pub use runtime::{
+    Builder, NoRuntime, Runtime, Spawner, all_tasks, run, spawn, spawn_named, try_spawn,
+};
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{
-    AsCompleted, AsCompletedError, Elapsed, Failure, FailureKind, Fallible, GroupClosed,
-    GroupError, NextError, NextResult, Results, ReturnWhen, Shield, TaskGroup, TaskHandle,
-    TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError, WaitError, Waitable,
-    Waited, as_completed, gather, gather_outcomes, gather_tuple, shield, task_group, timeout,
-    timeout_at, wait, wait_for,
+    AsCompleted, AsCompletedError, Elapsed, FailedTask, Failure, FailureKind, Fallible,
+    GroupClosed, GroupError, NextError, NextResult, Results, ReturnWhen, Shield, TaskGroup,
+    TaskHandle, TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError, WaitError,
+    Waitable, Waited, as_completed, gather, gather_outcomes, gather_tuple, shield, task_group,
+    timeout, timeout_at, wait, wait_for,
 };
 
 /// The README's example, compiled and run as a doctest.

@@ -37,6 +37,7 @@ use crate::task::WakerSlot;
 /// assert_eq!(promise.await, Ok("hello"));
 /// # });
 /// ```
+#[must_use = "a promise does nothing unless awaited or resolved"]
 pub struct Promise<T> {
     /// The setting side, which the promise derefs to (`set_result`,
     /// `cancel`, `is_done`, `is_cancelled`).

@@ -36,6 +36,7 @@ fn outcome<T>(r: &Result<T, TimeoutError>) -> Result<(), &'static str> {
         Ok(_) => Ok(()),
         Err(TimeoutError::Elapsed(_)) => Err("elapsed"),
         Err(TimeoutError::Cancelled(_)) => Err("cancelled"),
+        Err(e) => panic!("an error this suite does not know: {e}"),
     }
 }
 

@@ -100,7 +100,10 @@ impl Reactor {
     /// for the caller to drop after releasing the reactor.
     pub(crate) fn deregister(&mut self, source: &mut impl Source, key: IoKey) -> Vec<Waker> {
         if let Err(e) = self.poll.registry().deregister(source) {
-            log::warn!("taskloop: deregistering an I/O source failed: {e}");
+            crate::task::report(
+                log::Level::Warn,
+                format_args!("taskloop: deregistering an I/O source failed: {e}"),
+            );
         }
         match self.entries.get(key.index) {
             Some(e) if e.generation == key.generation => {

@@ -76,7 +76,10 @@ pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
         .flatten();
     match soon {
         Some(soon) => soon.push(f),
-        None => log::warn!("taskloop: a done-callback was dropped: its runtime no longer exists"),
+        None => crate::task::report(
+            log::Level::Warn,
+            format_args!("taskloop: a done-callback was dropped: its runtime no longer exists"),
+        ),
     }
 }
 

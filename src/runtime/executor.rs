@@ -224,7 +224,7 @@ impl Core {
                     spawn_location(&task)
                 );
                 if self.config.debug {
-                    log::warn!("{msg}");
+                    crate::task::report(log::Level::Warn, format_args!("{msg}"));
                 } else {
                     log::debug!("{msg}");
                 }
@@ -264,12 +264,15 @@ impl Core {
     /// Debug mode: warns about a poll that blocked the loop.
     fn report_slow_poll(&self, task: &TaskRef, took: Duration) {
         if took >= self.config.slow_poll {
-            log::warn!(
-                "{} (spawned at {}) blocked the loop for {:?} in one poll (debug threshold {:?})",
-                task.name(),
-                spawn_location(task),
-                took,
-                self.config.slow_poll
+            crate::task::report(
+                log::Level::Warn,
+                format_args!(
+                    "{} (spawned at {}) blocked the loop for {:?} in one poll (debug threshold {:?})",
+                    task.name(),
+                    spawn_location(task),
+                    took,
+                    self.config.slow_poll
+                ),
             );
         }
     }
@@ -301,10 +304,13 @@ impl Core {
                 .iter()
                 .map(|t| format!("{} (spawned at {})", t.name(), spawn_location(t)))
                 .collect();
-            log::warn!(
-                "taskloop: runtime dropped with {} pending task(s): {}",
-                names.len(),
-                names.join(", ")
+            crate::task::report(
+                log::Level::Warn,
+                format_args!(
+                    "taskloop: runtime dropped with {} pending task(s): {}",
+                    names.len(),
+                    names.join(", ")
+                ),
             );
         }
         // Destructors may spawn (those tasks are cancelled at once) or wake

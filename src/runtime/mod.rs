@@ -13,7 +13,7 @@ pub(crate) mod executor;
 mod shared;
 mod spawn;
 
-pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, try_spawn};
+pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, spawn_named, try_spawn};
 
 use std::future::Future;
 use std::io;
@@ -188,6 +188,7 @@ impl Drop for Runtime {
 /// # Ok::<_, std::io::Error>(())
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it builds or runs a runtime"]
 pub struct Builder {
     /// The configuration being built.
     config: Config,
@@ -215,6 +216,7 @@ impl Builder {
 
     /// At most `n` task polls per turn of the loop before timers and I/O are
     /// looked at (default 128). Values below 1 are taken as 1.
+    #[must_use = "builder methods return the changed builder"]
     pub fn max_batch(mut self, n: usize) -> Builder {
         self.config.max_batch = n.max(1);
         self
@@ -224,12 +226,14 @@ impl Builder {
     /// blocks the loop longer than the [threshold](Self::slow_poll_threshold),
     /// naming the task and where it was spawned; list the tasks still pending
     /// when the runtime is dropped.
+    #[must_use = "builder methods return the changed builder"]
     pub fn debug(mut self, on: bool) -> Builder {
         self.config.debug = on;
         self
     }
 
     /// The slow-poll threshold of debug mode (default 100 ms).
+    #[must_use = "builder methods return the changed builder"]
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
         self.config.slow_poll = threshold;
         self
@@ -240,6 +244,7 @@ impl Builder {
     ///
     /// # Panics
     /// If `tick` is zero.
+    #[must_use = "builder methods return the changed builder"]
     pub fn tick(mut self, tick: Duration) -> Builder {
         assert!(!tick.is_zero(), "Builder::tick: the tick must be non-zero");
         self.config.tick = tick;
@@ -251,15 +256,45 @@ impl Builder {
     /// timer deadline when the loop would otherwise sleep. A test of a
     /// 30-second timeout then runs in microseconds, deterministically.
     /// [`time::now`](crate::time::now) reads this clock.
+    #[must_use = "builder methods return the changed builder"]
     pub fn virtual_time(mut self, on: bool) -> Builder {
         self.config.virtual_time = on;
         self
+    }
+
+    /// Builds a runtime with these options and runs `main` on it the way
+    /// [`run`] does: after `main` completes, every pending task is cancelled
+    /// and awaited, then the runtime is dropped.
+    ///
+    /// # Errors
+    /// If the OS refuses to create the poller or its waker.
+    ///
+    /// # Panics
+    /// As [`run`]: inside a running runtime, or (resumed) if `main` panics.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let out = taskloop::Runtime::builder().virtual_time(true).run(async {
+    ///     taskloop::time::sleep(Duration::from_secs(3600)).await.unwrap();
+    ///     "an hour later, at once"
+    /// })?;
+    /// assert_eq!(out, "an hour later, at once");
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn run<F: Future>(self, main: F) -> io::Result<F::Output> {
+        let rt = self.build()?;
+        let output = rt.block_on(main);
+        rt.shutdown();
+        Ok(output)
     }
 
     /// Builds the runtime.
     ///
     /// # Errors
     /// If the OS refuses to create the poller or its waker.
+    #[must_use = "a builder does nothing until it builds or runs a runtime"]
     pub fn build(self) -> io::Result<Runtime> {
         let core = Rc::new(Core::new(self.config)?);
         context::register(core.owner(), core.soon());

@@ -74,7 +74,10 @@ impl Shared {
         drop(inject);
         if first {
             if let Err(e) = self.waker.wake() {
-                log::error!("taskloop: cannot wake the event loop: {e}");
+                crate::task::report(
+                    log::Level::Error,
+                    format_args!("taskloop: cannot wake the event loop: {e}"),
+                );
             }
         }
     }

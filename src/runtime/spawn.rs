@@ -44,6 +44,31 @@ where
     }
 }
 
+/// Spawns `future` as a task named `name`: asyncio's `create_task(coro,
+/// name=...)`. The name shows in `Debug`, in debug-mode reports and in task
+/// group failures.
+///
+/// # Panics
+/// Outside a running runtime, as [`spawn`].
+///
+/// # Examples
+/// ```
+/// # taskloop::run(async {
+/// let task = taskloop::spawn_named("fetch mirror list", async { 3 });
+/// assert_eq!(task.name(), "fetch mirror list");
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn_named<F>(name: impl Into<String>, future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let task = spawn(future);
+    task.set_name(name);
+    task
+}
+
 /// Like [`spawn`], but returns an error instead of panicking outside a runtime.
 ///
 /// # Errors

@@ -181,6 +181,7 @@ impl From<TaskError> for std::io::Error {
 /// A task's outcome was asked for in a state that does not have one:
 /// asyncio's `InvalidStateError`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InvalidStateError {
     /// The task is not done yet.
     NotDone,

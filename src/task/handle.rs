@@ -242,8 +242,16 @@ impl fmt::Debug for TaskRef {
 /// If it ends cancelled, the awaiter gets `Err` and counts as having seen its
 /// cancellation; if it suppressed the request and returned a value, the
 /// awaiter gets the value. A task that is already done gives its output
-/// without a checkpoint. [`shield`](https://docs.python.org/3/library/asyncio-task.html#asyncio.shield)
-/// is the way to wait without forwarding.
+/// without a checkpoint. [`shield`](crate::shield) is the way to wait
+/// without forwarding.
+///
+/// # Panics
+/// Awaiting it again after the await returned, or after
+/// [`take_result`](Self::take_result) moved the output out, panics: the
+/// output is gone (use [`result`](Self::result) to look without taking, or
+/// check [`is_done`](TaskRef::is_done) and `FusedFuture::is_terminated`).
+/// Awaiting a task from a task of another runtime panics too (it could never
+/// finish there), as does a task awaiting its own handle.
 ///
 /// # Examples
 /// ```

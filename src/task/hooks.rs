@@ -141,8 +141,25 @@ pub(crate) fn run_caught(what: &str, f: impl FnOnce()) {
 /// Logs a caught panic of `what`.
 pub(crate) fn log_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
     let msg = panic_message(payload);
-    log::error!(
-        "taskloop: {what} panicked: {}",
-        msg.as_deref().unwrap_or("<non-string panic payload>")
+    crate::task::report(
+        log::Level::Error,
+        format_args!(
+            "taskloop: {what} panicked: {}",
+            msg.as_deref().unwrap_or("<non-string panic payload>")
+        ),
     );
+}
+
+/// Reports a diagnostic at `level` (warnings and errors of the runtime):
+/// through `log` when a logger is installed, else on standard error, as
+/// asyncio's warnings reach stderr without any logging set up.
+pub(crate) fn report(level: log::Level, msg: std::fmt::Arguments<'_>) {
+    if log::max_level() == log::LevelFilter::Off {
+        // No logger installed (its maximum level is still the default).
+        let text = msg.to_string();
+        let text = text.strip_prefix("taskloop: ").unwrap_or(&text);
+        eprintln!("taskloop: {}: {text}", level.as_str().to_ascii_lowercase());
+    } else {
+        log::log!(level, "{msg}");
+    }
 }

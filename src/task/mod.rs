@@ -23,7 +23,7 @@ pub use handle::{Task, TaskId, TaskRef};
 pub(crate) use error::panic_message;
 pub(crate) use handle::take_join_slot;
 pub(crate) use header::Header;
-pub(crate) use hooks::{CancelWaker, DoneWatcher, WakerSlot, run_caught, wake_caught};
+pub(crate) use hooks::{CancelWaker, DoneWatcher, WakerSlot, report, run_caught, wake_caught};
 pub(crate) use raw::{Notified, Outcome};
 pub(crate) use registry::{Registry, Schedule};
 
@@ -48,9 +48,12 @@ pub(crate) fn report_unretrieved_panic(task: &TaskRef) {
     use state::Flags;
     let f = task.header().flags.get();
     if f.contains(Flags::OUT_PANICKED) && !f.contains(Flags::RETRIEVED) {
-        log::error!(
-            "{} panicked and its outcome was never retrieved (the handle was dropped without awaiting it)",
-            task.name()
+        crate::task::report(
+            log::Level::Error,
+            format_args!(
+                "{} panicked and its outcome was never retrieved (the handle was dropped without awaiting it)",
+                task.name()
+            ),
         );
     }
 }

@@ -162,6 +162,7 @@ pub fn interval(period: Duration) -> Interval {
 
 /// The ticks of [`interval`].
 #[derive(Debug)]
+#[must_use = "an interval does nothing unless ticked"]
 pub struct Interval {
     /// Time between ticks.
     period: Duration,

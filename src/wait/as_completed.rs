@@ -79,6 +79,7 @@ where
 }
 
 /// The iterator of [`as_completed`].
+#[must_use = "as_completed does nothing unless iterated"]
 pub struct AsCompleted<W> {
     /// State shared with the futures of [`results`](Self::results).
     inner: Rc<RefCell<Inner<W>>>,
@@ -198,6 +199,7 @@ impl<T: 'static> AsCompleted<Task<T>> {
 }
 
 /// The futures of [`AsCompleted::results`].
+#[must_use = "the futures do nothing unless taken and awaited"]
 pub struct Results<T> {
     /// State shared by every yielded future.
     inner: Rc<RefCell<Inner<Task<T>>>>,

@@ -11,13 +11,14 @@ use std::time::Duration;
 use super::group::find_group_error;
 use super::wait_set::Waited;
 use crate::cancel::Cancelled;
-use crate::task::{TaskError, TaskRef};
+use crate::task::{TaskError, TaskId, TaskRef};
 
 // ---------------------------------------------------------------------------
 // timeout
 
 /// A [`TimeoutHandle::reschedule`](crate::TimeoutHandle::reschedule) in a state that does not allow it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimeoutStateError {
     /// The scope has not been polled yet ("Timeout has not been entered").
     NotEntered,
@@ -44,6 +45,7 @@ impl std::error::Error for TimeoutStateError {}
 
 /// Why a [`timeout`](crate::timeout) scope or [`wait_for`](crate::wait_for) gave no value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimeoutError {
     /// The deadline passed; the inner future was cancelled and has finished.
     Elapsed(Elapsed),
@@ -140,6 +142,7 @@ impl std::error::Error for Elapsed {}
 // as_completed
 
 /// Why [`AsCompleted::next`](crate::AsCompleted::next) gave no completed task.
+#[non_exhaustive]
 pub enum NextError<W> {
     /// This input had not completed when the timeout passed (asyncio's
     /// `TimeoutError`); its handle is given back and nothing is cancelled.
@@ -175,13 +178,21 @@ impl<W> fmt::Display for NextError<W> {
     }
 }
 
-impl<W> std::error::Error for NextError<W> {}
+impl<W> std::error::Error for NextError<W> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NextError::Cancelled(c) => Some(c),
+            NextError::TimedOut(_) => None,
+        }
+    }
+}
 
 /// The outcome of one [`Results`](crate::Results) future.
 pub type NextResult<T> = Result<Result<T, TaskError>, AsCompletedError>;
 
 /// Why a [`Results`](crate::Results) future gave no task outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AsCompletedError {
     /// The timeout passed first (asyncio's `TimeoutError`); nothing was cancelled.
     TimedOut,
@@ -198,13 +209,21 @@ impl fmt::Display for AsCompletedError {
     }
 }
 
-impl std::error::Error for AsCompletedError {}
+impl std::error::Error for AsCompletedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AsCompletedError::Cancelled(c) => Some(c),
+            AsCompletedError::TimedOut => None,
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // wait
 
 /// Why [`wait`](crate::wait) did not return normally. No handle is ever lost: a
 /// cancelled wait gives every one of them back.
+#[non_exhaustive]
 pub enum WaitError<W> {
     /// The set of tasks was empty (asyncio's `ValueError`).
     Empty,
@@ -249,6 +268,7 @@ impl<W> std::error::Error for WaitError<W> {
 
 /// [`TaskGroup::spawn`](crate::TaskGroup::spawn) refused a child: asyncio's `RuntimeError`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GroupClosed {
     /// The group is aborting after a failure or `cancel()`.
     Aborting,
@@ -267,9 +287,18 @@ impl fmt::Display for GroupClosed {
 
 impl std::error::Error for GroupClosed {}
 
+impl From<GroupClosed> for std::io::Error {
+    /// An `Other` error carrying the `GroupClosed`, so a group body can use
+    /// `?` on `spawn` and on sleeps and sockets with one error type.
+    fn from(e: GroupClosed) -> std::io::Error {
+        std::io::Error::other(e)
+    }
+}
+
 /// How a [`task_group`](crate::task_group) failed: asyncio's `ExceptionGroup`, or a
 /// cancellation from outside.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum GroupError {
     /// Children and/or the body failed; in the order observed, body last.
     Failed(Vec<Failure>),
@@ -325,11 +354,39 @@ impl std::error::Error for GroupError {
     }
 }
 
+/// The child task a [`Failure`] came from: its id and name when it failed
+/// (plain data, so that [`GroupError`] is `Send + Sync` and fits
+/// `Box<dyn Error + Send + Sync>` and `io::Error`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FailedTask {
+    /// The task's id.
+    pub id: TaskId,
+    /// The task's name when it failed.
+    pub name: String,
+}
+
+impl FailedTask {
+    /// Whether this is `task`.
+    pub fn is(&self, task: &TaskRef) -> bool {
+        self.id == task.id()
+    }
+}
+
+impl From<&TaskRef> for FailedTask {
+    fn from(task: &TaskRef) -> FailedTask {
+        FailedTask {
+            id: task.id(),
+            name: task.name(),
+        }
+    }
+}
+
 /// One failure in a [`GroupError`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Failure {
     /// The child that failed; `None` for the body.
-    pub task: Option<TaskRef>,
+    pub task: Option<FailedTask>,
     /// Error or panic.
     pub kind: FailureKind,
     /// The error's `Display` text or the panic message.
@@ -353,8 +410,8 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = match &self.task {
-            Some(t) => t.name(),
-            None => "the body".to_owned(),
+            Some(t) => t.name.as_str(),
+            None => "the body",
         };
         match self.kind {
             FailureKind::Error => write!(f, "{who} failed: {}", self.message),
@@ -365,6 +422,7 @@ impl fmt::Display for Failure {
 
 /// What kind of failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The code returned `Err`.
     Error,

@@ -16,9 +16,9 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
-use super::error::{Failure, FailureKind, GroupClosed, GroupError, TimeoutError};
+use super::error::{FailedTask, Failure, FailureKind, GroupClosed, GroupError, TimeoutError};
 use crate::cancel::{self, CancelScope, CancelSlot, Cancelled};
-use crate::task::{Task, TaskError, TaskRef, current_task};
+use crate::task::{Task, TaskError, TaskRef};
 
 /// Runs `body` with a [`TaskGroup`] and waits for every task spawned in it:
 /// asyncio's `async with asyncio.TaskGroup() as tg:`.
@@ -104,11 +104,10 @@ where
     // The body was dropped: polled with a cancellation outstanding, it waited
     // where it could not see it (the rule in docs/asyncio-mapping.md).
     let mut body_dropped = false;
+    // The body had seen `Cancelled` when it returned.
+    let mut body_saw_cancel = false;
     let mut done = 0;
     let mut foreign_cancel_seen = false;
-    // The body returned `Err` after seeing `Cancelled`: a consequence of the
-    // cancellation (asyncio's propagating `CancelledError`), not a failure.
-    let mut body_cancelled = false;
     let mut slot = CancelSlot::new();
     poll_fn(|cx| {
         if let Some(running) = body.as_mut().as_pin_mut() {
@@ -119,9 +118,7 @@ where
             cancel::state::restore_parked(h, parked_before);
             match polled {
                 Poll::Ready(out) => {
-                    if out.is_err() && cancel::state::is_delivered(h) {
-                        body_cancelled = true;
-                    }
+                    body_saw_cancel = cancel::state::is_delivered(h);
                     // asyncio's `__aexit__`: a body that raised anything (a
                     // cancellation included) aborts the children.
                     if out.is_err() && !inner.aborting.get() {
@@ -137,7 +134,6 @@ where
                     );
                     body.set(None);
                     body_dropped = true;
-                    body_cancelled = true;
                     if !inner.parent_cancel_requested.get() {
                         // Someone else's request: the group reports it.
                         cancel::state::take_for_delivery(h);
@@ -177,7 +173,7 @@ where
     let foreign = !only_ours || foreign_cancel_seen;
     let mut failures = inner.failures.take();
     if let Some(Err(e)) = body_out.as_ref() {
-        if !body_cancelled && !is_cancellation(e) {
+        if !is_reaction_to_cancel(e, body_saw_cancel) {
             failures.push(Failure::body(e));
         }
     }
@@ -317,7 +313,7 @@ impl TaskGroup {
                         Ok(poll) => poll,
                         Err(payload) => {
                             inner.fail(Failure {
-                                task: crate::current_task(),
+                                task: crate::current_task().as_ref().map(FailedTask::from),
                                 kind: FailureKind::Panic,
                                 message: crate::task::panic_message(&*payload)
                                     .unwrap_or_else(|| "<non-string panic payload>".to_owned()),
@@ -329,13 +325,14 @@ impl TaskGroup {
                 )
                 .await;
             if let Err(e) = &out {
-                // An `Err` after the child saw `Cancelled` is its reaction to
-                // the cancellation: the child ends cancelled, not failed.
-                let cancelled =
-                    current_task::with(|t| cancel::state::is_delivered(t.header())) == Some(true);
-                if !cancelled && !is_cancellation(e) {
+                // An `Err` that is the child's reaction to a cancellation is
+                // not a failure; any other error is (`is_reaction_to_cancel`).
+                let seen =
+                    crate::task::current_task::with(|t| cancel::state::is_delivered(t.header()))
+                        == Some(true);
+                if !is_reaction_to_cancel(e, seen) {
                     inner.fail(Failure {
-                        task: crate::current_task(),
+                        task: crate::current_task().as_ref().map(FailedTask::from),
                         kind: FailureKind::Error,
                         message: e.to_string(),
                         nested: find_group_error(e).map(Box::new),
@@ -351,6 +348,27 @@ impl TaskGroup {
             .push(task.as_task_ref().clone());
         let watch = self.inner.queue.watch(task.as_task_ref(), index);
         self.inner.watches.borrow_mut().push(watch);
+        Ok(task)
+    }
+
+    /// Like [`spawn`](Self::spawn), naming the child (asyncio's
+    /// `tg.create_task(coro, name=...)`): the name shows in the group's
+    /// failures.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_named<F, T, E>(
+        &self,
+        name: impl Into<String>,
+        future: F,
+    ) -> Result<Task<Result<T, E>>, GroupClosed>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: fmt::Display + 'static,
+    {
+        let task = self.spawn(future)?;
+        task.set_name(name);
         Ok(task)
     }
 
@@ -419,7 +437,36 @@ pub(super) fn find_group_error<E: 'static>(e: &E) -> Option<GroupError> {
     None
 }
 
-/// Whether an error value means "cancelled" rather than "failed".
+/// Whether an `Err` a child or the body returned is its *reaction to a
+/// cancellation* rather than a failure of its own (asyncio: a
+/// `CancelledError` propagating, versus another exception raised in the
+/// clean-up, which the group reports).
+///
+/// * An error that is, or carries in its source chain, a cancellation
+///   (`Cancelled`, an `io::Error` or boxed error around it, a cancelled
+///   `TaskError`, `TimeoutError::Cancelled`, `GroupError::Cancelled`) is the
+///   cancellation.
+/// * Any other error of those types, or a string, is a failure, even if the
+///   code saw `Cancelled` before returning it (asyncio's test_taskgroup_08).
+/// * An error of another type cannot be looked into (the bound is only
+///   `Display`): it counts as the cancellation if the code saw `Cancelled`
+///   (`seen_cancel`), as a user error enum with a `From<Cancelled>` variant
+///   would, and as a failure otherwise.
+fn is_reaction_to_cancel<E: 'static>(e: &E, seen_cancel: bool) -> bool {
+    let any = e as &dyn Any;
+    let transparent = any.is::<&str>()
+        || any.is::<String>()
+        || any.is::<std::io::Error>()
+        || any.is::<TaskError>()
+        || any.is::<TimeoutError>()
+        || any.is::<GroupError>()
+        || any.is::<Box<dyn std::error::Error>>()
+        || any.is::<Box<dyn std::error::Error + Send + Sync>>();
+    is_cancellation(e) || (seen_cancel && !transparent)
+}
+
+/// Whether `e` is, or carries, a cancellation (for the types that can be
+/// looked into).
 fn is_cancellation<E: 'static>(e: &E) -> bool {
     let any = e as &dyn Any;
     any.is::<Cancelled>()

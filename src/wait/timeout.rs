@@ -299,7 +299,7 @@ impl ScopeState {
             self.site
         );
         if crate::runtime::context::with_core(|c| c.config.debug) == Some(true) {
-            log::warn!("{msg}");
+            crate::task::report(log::Level::Warn, format_args!("{msg}"));
         } else {
             log::debug!("{msg}");
         }
