@@ -117,3 +117,40 @@ fn the_inner_of_nested_scopes_rescheduled_together_reports_cancelled_and_expired
 thread_local! {
     static INNER: RefCell<Option<TimeoutHandle>> = const { RefCell::new(None) };
 }
+
+// mirrors test_tasks.py::test_gather (one_exception): gather raises the
+// first exception as soon as it happens; the siblings run on.
+#[test]
+fn try_gather_fails_at_the_first_err_with_its_typed_error_and_leaves_the_siblings_running() {
+    run(async {
+        let t0 = now();
+        let slow = spawn(async {
+            sleep(secs(3)).await.map_err(|_| "cancelled")?;
+            Ok::<_, &str>(3)
+        });
+        let slow_ref = slow.as_task_ref().clone();
+        let bad = spawn(async {
+            sleep(secs(1)).await.map_err(|_| "cancelled")?;
+            Err::<i32, _>("ZeroDivisionError")
+        });
+        let err = taskloop::try_gather([slow, bad]).await.unwrap_err();
+        assert!(matches!(err, taskloop::GatherError::Failed("ZeroDivisionError")), "{err:?}");
+        assert_eq!(now() - t0, secs(1), "at the first failure, not after every child");
+        assert!(!slow_ref.is_done(), "the sibling runs on");
+        sleep(secs(2)).await.unwrap();
+        assert!(slow_ref.is_done() && !slow_ref.is_cancelled());
+    });
+}
+
+#[test]
+fn try_gather_returns_the_values_in_argument_order_when_none_fails() {
+    run(async {
+        let tasks = [3u64, 1, 2].map(|s| {
+            spawn(async move {
+                sleep(secs(s)).await.map_err(|_| "cancelled")?;
+                Ok::<_, &str>(s)
+            })
+        });
+        assert_eq!(taskloop::try_gather(tasks).await.unwrap(), [3, 1, 2]);
+    });
+}

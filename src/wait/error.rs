@@ -429,3 +429,42 @@ pub enum FailureKind {
     /// The task panicked.
     Panic,
 }
+
+// ---------------------------------------------------------------------------
+// gather
+
+/// Why [`try_gather`](crate::try_gather) gave no values: the first failure.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GatherError<E> {
+    /// A child returned this `Err` (asyncio: the exception `gather` raises).
+    Failed(E),
+    /// A child panicked or ended cancelled, or the awaiting task was
+    /// cancelled.
+    Task(TaskError),
+}
+
+impl<E> GatherError<E> {
+    /// Whether this is a cancellation (of a child or of the awaiting task).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, GatherError::Task(e) if e.is_cancelled())
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for GatherError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GatherError::Failed(e) => write!(f, "a gathered task failed: {e}"),
+            GatherError::Task(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for GatherError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GatherError::Failed(e) => Some(e),
+            GatherError::Task(e) => Some(e),
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::task::Poll;
 use super::done::DoneQueue;
 use crate::cancel::{CancelSlot, Cancelled};
 use crate::task::state::Flags;
+use super::error::GatherError;
 use crate::task::{Task, TaskError, TaskRef};
 
 /// How the waiting ended.
@@ -23,6 +24,12 @@ enum End {
 
 /// Waits on `tasks` with asyncio's gather rules.
 async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
+    drive_with(tasks, fail_fast, |_| false).await
+}
+
+/// [`drive`], where `failed(i)` also counts a done child `i` as failed (an
+/// `Err` output, for [`try_gather`]).
+async fn drive_with(tasks: &[TaskRef], fail_fast: bool, failed: impl Fn(usize) -> bool) -> End {
     let queue = DoneQueue::new();
     let watches: Vec<_> = tasks
         .iter()
@@ -40,7 +47,7 @@ async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
             while let Some(i) = queue.pop() {
                 completed += 1;
                 let t = &tasks[i];
-                if fail_fast && (t.is_cancelled() || t.is_panicked()) {
+                if fail_fast && (t.is_cancelled() || t.is_panicked() || failed(i)) {
                     return Poll::Ready(End::Failed(i));
                 }
             }
@@ -56,7 +63,7 @@ async fn drive(tasks: &[TaskRef], fail_fast: bool) -> End {
         while let Some(i) = queue.pop() {
             completed += 1;
             let t = &tasks[i];
-            if fail_fast && (t.is_cancelled() || t.is_panicked()) {
+            if fail_fast && (t.is_cancelled() || t.is_panicked() || failed(i)) {
                 return Poll::Ready(End::Failed(i));
             }
         }
@@ -126,6 +133,67 @@ where
             .err()
             .unwrap_or_else(TaskError::cancelled)),
         End::Cancelled => Err(TaskError::cancelled()),
+    }
+}
+
+/// asyncio's `gather(*tasks)` for children that return `Result`s: awaits
+/// every task and returns their values in argument order, or fails at the
+/// **first failure** (a child returning `Err`, panicking or ending
+/// cancelled) with that child's typed error, at once; the other children
+/// are not cancelled and keep running (as in asyncio, and as users of
+/// `futures::future::try_join_all` expect).
+///
+/// [`gather()`] is the same for children whose output is not a `Result`;
+/// [`gather_outcomes`] is `return_exceptions=True`.
+///
+/// # Errors
+/// [`GatherError::Failed`] with the first failing child's `Err` value;
+/// [`GatherError::Task`] if it panicked or was cancelled, or if the awaiting
+/// task was cancelled.
+///
+/// # Cancellation
+/// As for [`gather()`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::{GatherError, spawn, time::sleep, try_gather};
+/// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
+/// rt.block_on(async {
+///     let slow = spawn(async { sleep(Duration::from_secs(10)).await.map_err(|_| "cancelled") });
+///     let bad = spawn(async { Err::<(), _>("no such mirror") });
+///     let t0 = taskloop::time::now();
+///     let err = try_gather([slow, bad]).await.unwrap_err();
+///     assert!(matches!(err, GatherError::Failed("no such mirror")));
+///     assert_eq!(taskloop::time::now(), t0); // at once, not after 10 s
+/// });
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub async fn try_gather<T, E, I>(tasks: I) -> Result<Vec<T>, GatherError<E>>
+where
+    I: IntoIterator<Item = Task<Result<T, E>>>,
+{
+    let mut tasks: Vec<Task<Result<T, E>>> = tasks.into_iter().collect();
+    let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
+    let end = {
+        let tasks = &tasks;
+        drive_with(&refs, true, |i| matches!(tasks[i].peek_output(), Some(Err(_)))).await
+    };
+    match end {
+        End::AllDone => tasks
+            .iter_mut()
+            .map(|t| match t.take_result().expect("gathered tasks are done") {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(GatherError::Failed(e)),
+                Err(e) => Err(GatherError::Task(e)),
+            })
+            .collect(),
+        End::Failed(i) => Err(match tasks[i].take_result().expect("a failed task is done") {
+            Ok(Err(e)) => GatherError::Failed(e),
+            Ok(Ok(_)) => GatherError::Task(TaskError::cancelled()),
+            Err(e) => GatherError::Task(e),
+        }),
+        End::Cancelled => Err(GatherError::Task(TaskError::cancelled())),
     }
 }
 

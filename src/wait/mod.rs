@@ -15,13 +15,13 @@ mod timeout;
 mod wait_set;
 
 pub use error::{
-    AsCompletedError, Elapsed, FailedTask, Failure, FailureKind, GroupClosed, GroupError,
+    AsCompletedError, Elapsed, FailedTask, Failure, GatherError, FailureKind, GroupClosed, GroupError,
     NextError, NextResult, TimeoutError, TimeoutStateError, WaitError,
 };
 pub use shield::{Shield, shield};
 pub use timeout::{Timeout, TimeoutHandle, timeout, timeout_at, wait_for};
 
 pub use as_completed::{AsCompleted, Results, as_completed};
-pub use gather::{TaskTuple, gather, gather_outcomes, gather_tuple};
+pub use gather::{TaskTuple, gather, gather_outcomes, gather_tuple, try_gather};
 pub use group::{TaskGroup, task_group};
 pub use wait_set::{Fallible, ReturnWhen, TaskHandle, Waitable, Waited, wait};
