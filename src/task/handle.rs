@@ -232,8 +232,17 @@ impl fmt::Debug for TaskRef {
 ///
 /// Awaiting it gives `Ok(output)`, or a [`TaskError`] saying the task was
 /// cancelled or panicked. Dropping it *detaches* the task, which keeps
-/// running. It derefs to [`TaskRef`] for the untyped API (`cancel`, `name`,
-/// `is_done`, ...).
+/// running. It has the untyped API of [`TaskRef`] (`cancel`, `name`,
+/// `is_done`, ...) as its own methods, and [`as_task_ref`](Self::as_task_ref)
+/// for a clonable [`TaskRef`]; it is not `Clone` itself (one owner awaits
+/// the output):
+///
+/// ```compile_fail
+/// # taskloop::run(async {
+/// let task = taskloop::spawn(async { 1 });
+/// let copy = task.clone(); // error: `Task` is not `Clone`
+/// # });
+/// ```
 ///
 /// # Cancellation
 /// Awaiting a task is a checkpoint with asyncio's forwarding rule: if the
@@ -383,19 +392,68 @@ impl<T> Task<T> {
         self.is_done() && unsafe { ops::output::<T>(self.raw.as_ptr()) }.is_null()
     }
 
-    /// The untyped reference to this task.
+    /// The untyped reference to this task (clone it for a handle that
+    /// inspects and cancels without owning the output).
     pub fn as_task_ref(&self) -> &TaskRef {
         &self.raw
     }
-}
 
-impl<T> std::ops::Deref for Task<T> {
-    type Target = TaskRef;
+    /// The task's id ([`TaskRef::id`]).
+    pub fn id(&self) -> TaskId {
+        self.raw.id()
+    }
 
-    fn deref(&self) -> &TaskRef {
-        &self.raw
+    /// The task's name ([`TaskRef::name`]).
+    pub fn name(&self) -> String {
+        self.raw.name()
+    }
+
+    /// Renames the task ([`TaskRef::set_name`]).
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.raw.set_name(name);
+    }
+
+    /// Whether the task is done ([`TaskRef::is_done`]).
+    pub fn is_done(&self) -> bool {
+        self.raw.is_done()
+    }
+
+    /// Whether the task is done and ended cancelled ([`TaskRef::is_cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.raw.is_cancelled()
+    }
+
+    /// Whether the task is done and panicked ([`TaskRef::is_panicked`]).
+    pub fn is_panicked(&self) -> bool {
+        self.raw.is_panicked()
+    }
+
+    /// Requests cancellation ([`TaskRef::cancel`]: asyncio's `Task.cancel()`).
+    pub fn cancel(&self) -> bool {
+        self.raw.cancel()
+    }
+
+    /// asyncio's `cancelling()` ([`TaskRef::cancelling`]).
+    pub fn cancelling(&self) -> u32 {
+        self.raw.cancelling()
+    }
+
+    /// asyncio's `uncancel()` ([`TaskRef::uncancel`]).
+    pub fn uncancel(&self) -> u32 {
+        self.raw.uncancel()
+    }
+
+    /// asyncio's `add_done_callback` ([`TaskRef::add_done_callback`]).
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
+        self.raw.add_done_callback(f);
+    }
+
+    /// The header, for the crate's own layers.
+    pub(crate) fn header(&self) -> &Header {
+        self.raw.header()
     }
 }
+
 
 /// Takes the awaiter's cancel registration out of the task, if it has one.
 #[inline]

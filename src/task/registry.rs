@@ -158,9 +158,9 @@ impl<S: Schedule> Registry<S> {
         impl<S: Schedule, T> Drop for Guard<'_, S, T> {
             fn drop(&mut self) {
                 if !self.task.is_done() {
-                    let outcome = self.task.drop_future();
+                    let outcome = self.task.as_task_ref().drop_future();
                     // Nothing may run after this: the callbacks are dropped.
-                    drop(self.registry.complete(&self.task, outcome));
+                    drop(self.registry.complete(self.task.as_task_ref(), outcome));
                 }
             }
         }
