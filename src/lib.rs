@@ -121,11 +121,11 @@ pub use runtime::{
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{
-    AsCompleted, AsCompletedError, Elapsed, FailedTask, Failure, GatherError, FailureKind, Fallible,
-    GroupClosed, GroupError, NextError, NextResult, Results, ReturnWhen, Shield, TaskGroup,
-    TaskHandle, TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError, WaitError,
-    Waitable, Waited, as_completed, gather, gather_outcomes, gather_tuple, shield, task_group,
-    timeout, timeout_at, try_gather, wait, wait_for,
+    AsCompleted, AsCompletedError, Elapsed, FailedTask, Failure, FailureKind, Fallible,
+    GatherError, GroupClosed, GroupError, NextError, NextResult, Results, ReturnWhen, Shield,
+    TaskGroup, TaskHandle, TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError,
+    WaitError, Waitable, Waited, as_completed, gather, gather_outcomes, gather_tuple, shield,
+    task_group, timeout, timeout_at, try_gather, wait, wait_for,
 };
 
 /// The README's example, compiled and run as a doctest.

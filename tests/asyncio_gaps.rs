@@ -134,8 +134,15 @@ fn try_gather_fails_at_the_first_err_with_its_typed_error_and_leaves_the_sibling
             Err::<i32, _>("ZeroDivisionError")
         });
         let err = taskloop::try_gather([slow, bad]).await.unwrap_err();
-        assert!(matches!(err, taskloop::GatherError::Failed("ZeroDivisionError")), "{err:?}");
-        assert_eq!(now() - t0, secs(1), "at the first failure, not after every child");
+        assert!(
+            matches!(err, taskloop::GatherError::Failed("ZeroDivisionError")),
+            "{err:?}"
+        );
+        assert_eq!(
+            now() - t0,
+            secs(1),
+            "at the first failure, not after every child"
+        );
         assert!(!slow_ref.is_done(), "the sibling runs on");
         sleep(secs(2)).await.unwrap();
         assert!(slow_ref.is_done() && !slow_ref.is_cancelled());
@@ -152,5 +159,27 @@ fn try_gather_returns_the_values_in_argument_order_when_none_fails() {
             })
         });
         assert_eq!(taskloop::try_gather(tasks).await.unwrap(), [3, 1, 2]);
+    });
+}
+
+// asyncio: an outside cancel reaches a timeout scope whose body swallows it
+// and returns a value -> "outside cancel swallowed: value 1". In Rust the
+// body says "handled" with uncancel(); the scope then keeps the value.
+#[test]
+fn a_timeout_body_that_handles_an_outside_cancel_keeps_its_value() {
+    run(async {
+        let scoped = spawn(async {
+            timeout(secs(5), async {
+                if sleep(secs(10)).await.is_err() {
+                    taskloop::current_task().unwrap().uncancel();
+                    return "value";
+                }
+                "slept"
+            })
+            .await
+        });
+        yield_now().await.unwrap();
+        scoped.cancel();
+        assert_eq!(scoped.await.unwrap(), Ok("value"));
     });
 }

@@ -454,7 +454,6 @@ impl<T> Task<T> {
     }
 }
 
-
 /// Takes the awaiter's cancel registration out of the task, if it has one.
 #[inline]
 pub(crate) fn take_join_slot(h: &Header) -> Option<super::hooks::CancelWaker> {

@@ -6,9 +6,9 @@ use std::future::poll_fn;
 use std::task::Poll;
 
 use super::done::DoneQueue;
+use super::error::GatherError;
 use crate::cancel::{CancelSlot, Cancelled};
 use crate::task::state::Flags;
-use super::error::GatherError;
 use crate::task::{Task, TaskError, TaskRef};
 
 /// How the waiting ended.
@@ -177,22 +177,29 @@ where
     let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
     let end = {
         let tasks = &tasks;
-        drive_with(&refs, true, |i| matches!(tasks[i].peek_output(), Some(Err(_)))).await
+        drive_with(&refs, true, |i| {
+            matches!(tasks[i].peek_output(), Some(Err(_)))
+        })
+        .await
     };
     match end {
         End::AllDone => tasks
             .iter_mut()
-            .map(|t| match t.take_result().expect("gathered tasks are done") {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(GatherError::Failed(e)),
-                Err(e) => Err(GatherError::Task(e)),
-            })
+            .map(
+                |t| match t.take_result().expect("gathered tasks are done") {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) => Err(GatherError::Failed(e)),
+                    Err(e) => Err(GatherError::Task(e)),
+                },
+            )
             .collect(),
-        End::Failed(i) => Err(match tasks[i].take_result().expect("a failed task is done") {
-            Ok(Err(e)) => GatherError::Failed(e),
-            Ok(Ok(_)) => GatherError::Task(TaskError::cancelled()),
-            Err(e) => GatherError::Task(e),
-        }),
+        End::Failed(i) => Err(
+            match tasks[i].take_result().expect("a failed task is done") {
+                Ok(Err(e)) => GatherError::Failed(e),
+                Ok(Ok(_)) => GatherError::Task(TaskError::cancelled()),
+                Err(e) => GatherError::Task(e),
+            },
+        ),
         End::Cancelled => Err(GatherError::Task(TaskError::cancelled())),
     }
 }

@@ -15,8 +15,8 @@ mod timeout;
 mod wait_set;
 
 pub use error::{
-    AsCompletedError, Elapsed, FailedTask, Failure, GatherError, FailureKind, GroupClosed, GroupError,
-    NextError, NextResult, TimeoutError, TimeoutStateError, WaitError,
+    AsCompletedError, Elapsed, FailedTask, Failure, FailureKind, GatherError, GroupClosed,
+    GroupError, NextError, NextResult, TimeoutError, TimeoutStateError, WaitError,
 };
 pub use shield::{Shield, shield};
 pub use timeout::{Timeout, TimeoutHandle, timeout, timeout_at, wait_for};
