@@ -64,16 +64,18 @@ impl Future for YieldNow {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Err(c) = super::state::deliver(self.parked_at) {
-            self.finished = true;
-            return Poll::Ready(Err(c));
-        }
         if self.yielded {
             self.finished = true;
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(super::state::deliver(self.parked_at));
+        }
+        match super::state::deliver_or_park(None) {
+            Err(c) => {
+                self.finished = true;
+                return Poll::Ready(Err(c));
+            }
+            Ok(at) => self.parked_at = at,
         }
         self.yielded = true;
-        self.parked_at = super::state::park();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

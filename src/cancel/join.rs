@@ -41,7 +41,13 @@ impl<T> Future for Task<T> {
             }
             return Poll::Ready(out);
         }
-        let parked_at = h.peek_extras(|e| e.and_then(|e| e.live.join_parked_at));
+        // Where this await parked last: kept in the extras only when the
+        // awaiting task had deliveries (rare); a parked await without an
+        // entry parked at count 0 (its waker is stored from then on).
+        let old_waker = h.join_waker.take();
+        let parked_at = h
+            .peek_extras(|e| e.and_then(|e| e.live.join_parked_at))
+            .or_else(|| old_waker.is_some().then_some(0));
         let forward = current_task::with(|cur| {
             assert!(
                 cur != this.as_task_ref(),
@@ -61,7 +67,7 @@ impl<T> Future for Task<T> {
             h.update_flags(|f| f.with(Flags::JOIN_FORWARDED));
             this.cancel();
         }
-        let mut slot = WakerSlot::from(h.join_waker.take());
+        let mut slot = WakerSlot::from(old_waker);
         let old = slot.register(cx.waker());
         h.join_waker.set(slot.take());
         drop(old);
@@ -70,12 +76,14 @@ impl<T> Future for Task<T> {
         let mut slot = CancelSlot::from_registration(take_join_slot(h));
         slot.arm(cx);
         let reg = slot.into_registration();
-        let parked_at = state::park();
-        let old = h.with_extras(|e| {
-            e.live.join_parked_at = parked_at;
-            std::mem::replace(&mut e.live.join_slot, reg)
-        });
-        drop(old);
+        let parked_at = state::park().filter(|&n| n != 0);
+        if reg.is_some() || parked_at.is_some() {
+            let old = h.with_extras(|e| {
+                e.live.join_parked_at = parked_at;
+                std::mem::replace(&mut e.live.join_slot, reg)
+            });
+            drop(old);
+        }
         Poll::Pending
     }
 }

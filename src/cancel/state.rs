@@ -98,7 +98,27 @@ pub(crate) fn deliver(parked_at: Option<u32>) -> Result<(), Cancelled> {
 /// `parked_at` (`None`: it never parked).
 #[inline]
 pub(crate) fn delivered_since(h: &Header, parked_at: Option<u32>) -> bool {
-    parked_at.is_some_and(|at| at != h.deliveries.get()) && is_delivered(h)
+    parked_at.is_some_and(|at| at != h.flags.get().deliveries()) && is_delivered(h)
+}
+
+/// [`deliver`] then, if nothing was delivered, [`park`], with one lookup of
+/// the current task: for a checkpoint that knows it will return `Pending`
+/// (a yield).
+#[inline]
+pub(crate) fn deliver_or_park(parked_at: Option<u32>) -> Result<Option<u32>, Cancelled> {
+    let parked = current_task::with(|t| {
+        let h = t.header();
+        if take_for_delivery(h) || delivered_since(h, parked_at) {
+            None
+        } else {
+            Some(park_in(h))
+        }
+    });
+    match parked {
+        Some(None) => Err(Cancelled),
+        Some(at) => Ok(at),
+        None => Ok(None),
+    }
 }
 
 /// A checkpoint of the current task returns `Pending`: records that the
@@ -113,7 +133,7 @@ pub(crate) fn park() -> Option<u32> {
 #[inline]
 pub(crate) fn park_in(h: &Header) -> u32 {
     h.update_flags(|f| f.with(Flags::PARKED));
-    h.deliveries.get()
+    h.flags.get().deliveries()
 }
 
 /// PENDING → DELIVERED: true if there was a request; from now on the task
@@ -126,9 +146,9 @@ pub(crate) fn take_for_delivery(h: &Header) -> bool {
     }
     h.flags.set(
         f.without(Flags::CANCEL_PENDING)
-            .with(Flags::CANCEL_DELIVERED),
+            .with(Flags::CANCEL_DELIVERED)
+            .with_next_delivery(),
     );
-    h.deliveries.set(h.deliveries.get().wrapping_add(1));
     true
 }
 

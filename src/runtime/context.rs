@@ -52,12 +52,22 @@ pub(crate) fn is_entered() -> bool {
 /// whose scheduler is `shared`; gives it back otherwise.
 #[inline]
 pub(crate) fn push_local(shared: &Shared, task: Notified) -> Result<(), Notified> {
-    match core() {
-        Some(core) if core.is_scheduler(shared) => {
-            core.push(core.registry.assert_owner(task));
-            Ok(())
-        }
-        _ => Err(task),
+    // One thread-local lookup; the borrow is held only for the push (no user
+    // code runs in it), so no `Rc` is cloned on this hot path.
+    let mut task = Some(task);
+    let pushed = CORE
+        .try_with(|c| match c.try_borrow().as_deref() {
+            Ok(Some(core)) if core.is_scheduler(shared) => {
+                let task = task.take().expect("taken once");
+                core.push(core.registry.assert_owner(task));
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false);
+    match task {
+        Some(task) if !pushed => Err(task),
+        _ => Ok(()),
     }
 }
 

@@ -42,10 +42,6 @@ pub(crate) struct Header {
     pub(crate) cancelling: Cell<u16>,
     /// The task's key in its registry while it is not complete.
     pub(super) key: Cell<u32>,
-    /// How many cancellation requests were delivered to this task: a
-    /// checkpoint that parked before the latest delivery sees it too (the
-    /// combinator rule, see `cancel::state`).
-    pub(crate) deliveries: Cell<u32>,
     /// The waker of whoever awaits the `Task<T>` handle.
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// Rarely used data, allocated on first use.
@@ -96,7 +92,6 @@ impl Header {
             flags: Cell::new(Flags::default()),
             cancelling: Cell::new(0),
             key: Cell::new(u32::MAX),
-            deliveries: Cell::new(0),
             join_waker: Cell::new(None),
             extras: Cell::new(None),
         }

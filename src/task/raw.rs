@@ -244,7 +244,8 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
         // SAFETY: the caller owns a reference, which moves into `Notified`;
         // the scheduler is immutable after allocation and `Sync`.
         let scheduler = unsafe { &(*ptr.cast::<RawTask<F, S>>().as_ptr()).scheduler };
-        scheduler.schedule(Notified(ptr));
+        let owner = Arc::as_ptr(scheduler).cast();
+        scheduler.schedule(Notified { ptr, owner });
     }
 
     unsafe fn owner(ptr: NonNull<Header>) -> *const () {
@@ -370,7 +371,13 @@ pub(super) mod ops {
 /// cross threads. Only its registry turns it back into a `TaskRef`
 /// ([`Registry::assert_owner`](super::Registry::assert_owner)), which checks
 /// that it is on the task's loop thread.
-pub(crate) struct Notified(pub(super) NonNull<Header>);
+pub(crate) struct Notified {
+    /// The task; one reference is owned.
+    pub(super) ptr: NonNull<Header>,
+    /// The address of its scheduler (read once, when the wake made this),
+    /// which identifies the owning registry.
+    owner: *const (),
+}
 
 // SAFETY: a `Notified` only touches the atomic state word (`drop_ref`) and
 // the scheduler handle (`Sync`) until its registry, on the loop thread, turns it
@@ -381,15 +388,14 @@ unsafe impl Send for Notified {}
 impl Notified {
     /// The address of the task's scheduler, which identifies its registry.
     pub(super) fn owner(&self) -> *const () {
-        // SAFETY: we own a reference; any thread may read the scheduler.
-        unsafe { ops::owner(self.0) }
+        self.owner
     }
 }
 
 impl Drop for Notified {
     fn drop(&mut self) {
         // SAFETY: we own one reference; releasing it is thread-safe.
-        unsafe { ops::drop_ref(self.0) };
+        unsafe { ops::drop_ref(self.ptr) };
     }
 }
 
@@ -477,16 +483,15 @@ mod tests {
     }
 
     #[test]
-    fn a_trivial_task_fits_in_one_112_byte_malloc_chunk() {
+    fn a_trivial_task_fits_in_a_96_byte_allocation() {
         // Header, scheduler handle and a stage holding a 16-byte future or
-        // a `Result<[usize; 2], TaskError>`: at most 104 bytes, which glibc
-        // serves from a 112-byte chunk (request + 8, rounded up to 16).
+        // a `Result<[usize; 2], TaskError>`.
         assert!(
             std::mem::size_of::<Header>() <= 64,
             "{}",
             std::mem::size_of::<Header>()
         );
         let size = std::mem::size_of::<RawTask<std::future::Ready<[usize; 2]>, Nothing>>();
-        assert!(size <= 104, "{size}");
+        assert!(size <= 96, "{size}");
     }
 }

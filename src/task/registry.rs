@@ -86,7 +86,7 @@ impl<S: Schedule> Registry<S> {
         // SAFETY: the task is ours, so this is its loop thread (see the
         // ground rules); the reference `Notified` owned moves into the
         // `TaskRef` (`ManuallyDrop` keeps it from being released).
-        unsafe { TaskRef::from_raw(task.0) }
+        unsafe { TaskRef::from_raw(task.ptr) }
     }
 
     /// Creates a task; returns its handle and the reference the run queue

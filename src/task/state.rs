@@ -127,6 +127,24 @@ impl Flags {
     /// the poll of their inner future.
     pub(crate) const PARKED: Flags = Flags(1 << 11);
 
+    /// The low bits of the count of cancellations delivered to the task,
+    /// kept in the top four bits of the word (the combinator rule in
+    /// `cancel::state` compares counts for equality only, and every parked
+    /// checkpoint is re-polled after each delivery, so four bits are ample).
+    const DELIVERIES_SHIFT: u16 = 12;
+
+    /// The delivery count (modulo 16).
+    #[inline]
+    pub(crate) fn deliveries(self) -> u32 {
+        u32::from(self.0 >> Self::DELIVERIES_SHIFT)
+    }
+
+    /// `self` with the delivery count advanced by one (wrapping).
+    #[inline]
+    pub(crate) fn with_next_delivery(self) -> Flags {
+        Flags(self.0.wrapping_add(1 << Self::DELIVERIES_SHIFT))
+    }
+
     /// Whether every bit of `other` is set.
     #[inline]
     pub(crate) fn contains(self, other: Flags) -> bool {
@@ -182,6 +200,22 @@ mod tests {
         assert!(!s.ref_dec());
         assert!(!s.ref_dec());
         assert!(s.ref_dec());
+    }
+
+    #[test]
+    fn the_delivery_count_lives_beside_the_flags_and_wraps() {
+        let mut f = Flags::default().with(Flags::CANCEL_DELIVERED);
+        for n in 1..=17u32 {
+            f = f.with_next_delivery();
+            assert_eq!(f.deliveries(), n % 16);
+            assert!(f.contains(Flags::CANCEL_DELIVERED), "flags untouched");
+        }
+        let g = f.without(Flags::CANCEL_DELIVERED).with(Flags::PARKED);
+        assert_eq!(
+            g.deliveries(),
+            f.deliveries(),
+            "flag updates keep the count"
+        );
     }
 
     #[test]
