@@ -38,10 +38,13 @@ usage: cargo run --release -p taskloop-bench -- [options]
   --reps N           repetitions per (workload, contestant); default 15, 3 with --quick
   --only W[,W...]    run only these workloads
   --write            write the results into docs/benchmarks.md (between the result markers)
+  --syscalls         also run each (workload, contestant) once under `strace -c -f` and report
+                     system calls per operation (the workload's minus an empty run's)
   --list             list the workloads and exit";
 
 struct Options {
     quick: bool,
+    syscalls: bool,
     reps: usize,
     only: Vec<&'static Spec>,
     write: bool,
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
 
 fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut quick = false;
+    let mut syscalls = false;
     let mut reps = None;
     let mut only = Vec::new();
     let mut write = false;
@@ -71,6 +75,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--syscalls" => syscalls = true,
             "--write" => write = true,
             "--reps" => {
                 let value = args.next().ok_or("--reps needs a value")?;
@@ -107,6 +112,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let reps = reps.unwrap_or(if quick { QUICK_REPS } else { DEFAULT_REPS });
     Ok(Some(Options {
         quick,
+        syscalls,
         reps,
         only,
         write,
@@ -324,9 +330,76 @@ fn runner(options: &Options, args: &[String]) -> ExitCode {
             }
         }
     }
+    if options.syscalls {
+        syscall_table(&options.only, &names, &n_of);
+    }
     if failures > 0 {
         eprintln!("{failures} child run(s) failed");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// System calls of one child run, counted by `strace -c -f` (all threads).
+fn count_syscalls(contestant: &str, workload: &str, n: u64) -> Result<Option<f64>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let out = std::env::temp_dir().join(format!("taskloop-bench-strace-{}", std::process::id()));
+    let output = Command::new("strace")
+        .args(["-c", "-f", "-o"])
+        .arg(&out)
+        .arg(&exe)
+        .args(["--child", contestant, workload, &n.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("strace: {e} (is strace installed?)"))?;
+    if !output.status.success() {
+        return Err(format!("strace child exited with {}", output.status));
+    }
+    if String::from_utf8_lossy(&output.stdout).trim() == "unsupported" {
+        let _ = std::fs::remove_file(&out);
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("read strace output: {e}"))?;
+    let _ = std::fs::remove_file(&out);
+    // The summary's last line: "100.00  <secs>  <usecs/call>  <calls>  [<errors>]  total".
+    let total = text
+        .lines()
+        .find(|l| l.trim_end().ends_with("total"))
+        .ok_or("no total line in strace's summary")?;
+    let fields: Vec<&str> = total.split_whitespace().collect();
+    fields
+        .get(3)
+        .and_then(|c| c.parse().ok())
+        .map(Some)
+        .ok_or_else(|| format!("unexpected strace total line {total:?}"))
+}
+
+/// Prints system calls per operation for every workload and contestant: the
+/// spawned-body rule shows as a near-zero count for in-memory workloads.
+fn syscall_table(specs: &[&'static Spec], names: &[&str], n_of: &dyn Fn(&Spec) -> u64) {
+    println!();
+    println!("system calls per operation (strace -c -f; a run's calls minus an empty run's, / ops)");
+    print!("{:<24}", "workload");
+    for name in names {
+        print!("{name:>12}");
+    }
+    println!();
+    for spec in specs {
+        print!("{:<24}", spec.name);
+        for name in names {
+            let n = n_of(spec);
+            let cell = match (count_syscalls(name, spec.name, n), count_syscalls(name, "baseline", 0)) {
+                (Ok(Some(run)), Ok(Some(base))) => {
+                    format!("{:.3}", (run - base).max(0.0) / n.max(1) as f64)
+                }
+                (Ok(_), Ok(_)) => "n/a".to_owned(),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("syscalls {name} {}: {e}", spec.name);
+                    "error".to_owned()
+                }
+            };
+            print!("{cell:>12}");
+        }
+        println!();
+    }
 }

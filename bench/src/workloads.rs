@@ -29,11 +29,14 @@ pub enum Workload {
     SpawnJoin,
     YieldMany,
     ChainedSpawn,
+    ChainedSpawnWarm,
+    ChainedSpawnAwait,
     TimersCancel,
     TimersCancelLoaded,
     TimersFire,
     WaitForOverhead,
     WaitFirstCompleted,
+    WaitFirstJoinSet,
     ShutdownPending,
     AsCompletedTimeout,
 }
@@ -96,7 +99,32 @@ pub const SPECS: &[Spec] = &[
     Spec {
         workload: Workload::ChainedSpawn,
         name: "chained_spawn",
-        legend: "each task spawns the next and awaits it, depth {n}",
+        legend: "tokio's standard chained_spawn, cold: each task spawns the next and ends \
+                 (detached), the last signals completion, depth {n}, once per process",
+        n_full: 10_000,
+        n_quick: 1_000,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/spawn"),
+            metric("cpu_ns_per_op", "CPU ns/spawn"),
+        ],
+    },
+    Spec {
+        workload: Workload::ChainedSpawnWarm,
+        name: "chained_spawn_warm",
+        legend: "chained_spawn warm: 6 chains of depth {n} in one process, the first discarded",
+        n_full: 10_000,
+        n_quick: 1_000,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/spawn"),
+            metric("cpu_ns_per_op", "CPU ns/spawn"),
+        ],
+    },
+    Spec {
+        workload: Workload::ChainedSpawnAwait,
+        name: "chained_spawn_await",
+        legend: "each task spawns the next and awaits its handle, depth {n}",
         n_full: 10_000,
         n_quick: 1_000,
         needs_baseline: false,
@@ -176,6 +204,19 @@ pub const SPECS: &[Spec] = &[
         ],
     },
     Spec {
+        workload: Workload::WaitFirstJoinSet,
+        name: "wait_first_joinset",
+        legend: "wait_first_completed with each runtime's idiomatic set: taskloop's wait, \
+                 tokio's JoinSet (join_next, abort_all, drain); smol has no task set",
+        n_full: 1_000,
+        n_quick: 20,
+        needs_baseline: false,
+        metrics: &[
+            metric("wait_us_per_op", "µs/wait"),
+            metric("us_per_op", "µs/round"),
+        ],
+    },
+    Spec {
         workload: Workload::ShutdownPending,
         name: "shutdown_pending",
         legend: "shut the runtime down with {n} pending tasks (each sleeping 1 h): taskloop \
@@ -197,6 +238,9 @@ pub const SPECS: &[Spec] = &[
         metrics: &[metric("ns_per_op", "ns/item")],
     },
 ];
+
+/// Chains run by `chained_spawn_warm`; the first warms the allocator and caches.
+pub const WARM_CHAINS: u64 = 6;
 
 pub fn spec_by_name(name: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.name == name)
@@ -234,7 +278,12 @@ pub trait Contestant {
     fn baseline();
     fn spawn_join(n: u64) -> Option<Report>;
     fn yield_many(yields_per_task: u64) -> Option<Report>;
+    /// The standard chain: detached spawns, one completion signal.
     fn chained_spawn(depth: u64) -> Option<Report>;
+    /// The standard chain `WARM_CHAINS` times in one process, the first discarded.
+    fn chained_spawn_warm(depth: u64) -> Option<Report>;
+    /// Each task awaits the handle of the next.
+    fn chained_spawn_await(depth: u64) -> Option<Report>;
     fn timers_cancel(n: u64) -> Option<Report>;
     /// `timers_cancel` with `n` other timers live (background tasks sleeping
     /// [`LOADED_SLEEP`]); the set-up is not timed.
@@ -242,6 +291,10 @@ pub trait Contestant {
     fn timers_fire(n: u64) -> Option<Report>;
     fn wait_for_overhead(n: u64) -> Option<Report>;
     fn wait_first_completed(rounds: u64) -> Option<Report>;
+    /// `wait_first_completed` with the runtime's idiomatic task set.
+    fn wait_first_joinset(_rounds: u64) -> Option<Report> {
+        None
+    }
     /// Set-up (not timed): `n` tasks sleeping [`LOADED_SLEEP`]; timed: the
     /// runtime's shutdown.
     fn shutdown_pending(n: u64) -> Option<Report>;
@@ -261,11 +314,14 @@ pub fn run<C: Contestant>(workload: Workload, n: u64) -> Option<Report> {
         Workload::SpawnJoin => C::spawn_join(n),
         Workload::YieldMany => C::yield_many(n),
         Workload::ChainedSpawn => C::chained_spawn(n),
+        Workload::ChainedSpawnWarm => C::chained_spawn_warm(n),
+        Workload::ChainedSpawnAwait => C::chained_spawn_await(n),
         Workload::TimersCancel => C::timers_cancel(n),
         Workload::TimersCancelLoaded => C::timers_cancel_loaded(n),
         Workload::TimersFire => C::timers_fire(n),
         Workload::WaitForOverhead => C::wait_for_overhead(n),
         Workload::WaitFirstCompleted => C::wait_first_completed(n),
+        Workload::WaitFirstJoinSet => C::wait_first_joinset(n),
         Workload::ShutdownPending => C::shutdown_pending(n),
         Workload::AsCompletedTimeout => C::as_completed_timeout(n),
     }

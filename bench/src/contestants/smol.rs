@@ -1,5 +1,7 @@
 //! smol: `async_executor::LocalExecutor` driven by `async_io::block_on(ex.run(..))`, timers from
-//! `async_io::Timer` (the same pieces the `smol` crate re-exports).
+//! `async_io::Timer` (the same pieces the `smol` crate re-exports). The workload body runs as a
+//! task spawned on the executor, as every contestant's does: run as `block_on`'s own future, each
+//! of its wakes would make async-io poll its reactor.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -13,7 +15,7 @@ use futures_lite::future::{or, yield_now};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
+    Contestant, LOADED_SLEEP, WARM_CHAINS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
     fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
@@ -21,14 +23,16 @@ pub struct Smol;
 
 type Executor = Rc<LocalExecutor<'static>>;
 
-/// Build the executor (not measured) and run `body(executor)` on it.
+/// Build the executor (not measured) and run `body(executor)` on it, as a spawned task.
 fn block_on<F, Fut>(body: F) -> Fut::Output
 where
     F: FnOnce(Executor) -> Fut,
-    Fut: Future,
+    Fut: Future + 'static,
+    Fut::Output: 'static,
 {
     let ex: Executor = Rc::new(LocalExecutor::new());
-    async_io::block_on(ex.run(body(ex.clone())))
+    let task = ex.spawn(body(ex.clone()));
+    async_io::block_on(ex.run(task))
 }
 
 /// `timeout(TIMEOUT, fut)`: race `fut` against a timer; `None` if the timer wins.
@@ -38,6 +42,23 @@ async fn timeout<F: Future>(fut: F) -> Option<F::Output> {
         None
     })
     .await
+}
+
+/// tokio's `chained_spawn` body, the smol way (detached tasks, a oneshot).
+fn spawn_chain(ex: Executor, depth: u64, done: futures::channel::oneshot::Sender<()>) {
+    if depth == 0 {
+        let _ = done.send(());
+    } else {
+        let next = ex.clone();
+        ex.spawn(async move { spawn_chain(next, depth - 1, done) }).detach();
+    }
+}
+
+async fn run_chain(ex: &Executor, depth: u64) {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let next = ex.clone();
+    ex.spawn(async move { spawn_chain(next, depth, tx) }).detach();
+    rx.await.unwrap();
 }
 
 async fn chain(ex: Executor, depth: u64) {
@@ -86,6 +107,25 @@ impl Contestant for Smol {
     }
 
     fn chained_spawn(depth: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let span = Span::start();
+            run_chain(&ex, depth).await;
+            Report::new(span.stop(), depth)
+        }))
+    }
+
+    fn chained_spawn_warm(depth: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            run_chain(&ex, depth).await; // warm-up, discarded
+            let span = Span::start();
+            for _ in 1..WARM_CHAINS {
+                run_chain(&ex, depth).await;
+            }
+            Report::new(span.stop(), depth * (WARM_CHAINS - 1))
+        }))
+    }
+
+    fn chained_spawn_await(depth: u64) -> Option<Report> {
         Some(block_on(|ex| async move {
             let span = Span::start();
             ex.spawn(chain(ex.clone(), depth)).await;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
+    Contestant, LOADED_SLEEP, WARM_CHAINS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
     fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
@@ -16,6 +16,23 @@ pub struct Taskloop;
 fn block_on<F: Future>(fut: F) -> F::Output {
     let rt = taskloop::Runtime::new().expect("build taskloop runtime");
     rt.block_on(fut)
+}
+
+/// tokio's `chained_spawn`: each task spawns the next, detached; the last
+/// one resolves the promise.
+fn spawn_chain(depth: u64, done: taskloop::Resolver<()>) {
+    if depth == 0 {
+        let _ = done.set_result(());
+    } else {
+        drop(taskloop::spawn(async move { spawn_chain(depth - 1, done) }));
+    }
+}
+
+async fn run_chain(depth: u64) {
+    let done = taskloop::Promise::new();
+    let resolver = done.resolver();
+    drop(taskloop::spawn(async move { spawn_chain(depth, resolver) }));
+    done.await.unwrap();
 }
 
 async fn chain(depth: u64) {
@@ -63,6 +80,25 @@ impl Contestant for Taskloop {
     }
 
     fn chained_spawn(depth: u64) -> Option<Report> {
+        Some(block_on(async move {
+            let span = Span::start();
+            run_chain(depth).await;
+            Report::new(span.stop(), depth)
+        }))
+    }
+
+    fn chained_spawn_warm(depth: u64) -> Option<Report> {
+        Some(block_on(async move {
+            run_chain(depth).await; // warm-up, discarded
+            let span = Span::start();
+            for _ in 1..WARM_CHAINS {
+                run_chain(depth).await;
+            }
+            Report::new(span.stop(), depth * (WARM_CHAINS - 1))
+        }))
+    }
+
+    fn chained_spawn_await(depth: u64) -> Option<Report> {
         Some(block_on(async {
             let span = Span::start();
             taskloop::spawn(chain(depth)).await.unwrap();
@@ -194,6 +230,11 @@ impl Contestant for Taskloop {
                 waited.as_nanos() as f64 / 1e3 / rounds as f64,
             )
         }))
+    }
+
+    fn wait_first_joinset(rounds: u64) -> Option<Report> {
+        // taskloop's idiomatic tool is `wait` itself.
+        Self::wait_first_completed(rounds)
     }
 
     fn shutdown_pending(n: u64) -> Option<Report> {

@@ -11,19 +11,38 @@ use tokio::time::{sleep, timeout};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
+    Contestant, LOADED_SLEEP, WARM_CHAINS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
     fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Tokio;
 
-/// Build the runtime (not measured) and run `fut` on a `LocalSet`.
-fn block_on<F: Future>(fut: F) -> F::Output {
+/// Build the runtime (not measured) and run `fut` on a `LocalSet`, as a spawned task.
+fn block_on<F: Future + 'static>(fut: F) -> F::Output
+where
+    F::Output: 'static,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("build tokio runtime");
-    LocalSet::new().block_on(&rt, fut)
+    let local = LocalSet::new();
+    local.block_on(&rt, async { spawn_local(fut).await.expect("the body panicked") })
+}
+
+/// tokio's own `chained_spawn` benchmark body.
+fn spawn_chain(depth: u64, done: tokio::sync::oneshot::Sender<()>) {
+    if depth == 0 {
+        let _ = done.send(());
+    } else {
+        drop(spawn_local(async move { spawn_chain(depth - 1, done) }));
+    }
+}
+
+async fn run_chain(depth: u64) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    drop(spawn_local(async move { spawn_chain(depth, tx) }));
+    rx.await.unwrap();
 }
 
 async fn chain(depth: u64) {
@@ -38,7 +57,7 @@ impl Contestant for Tokio {
     }
 
     fn spawn_join(n: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
             let span = Span::start();
             let mut handles = Vec::with_capacity(n as usize);
             for i in 0..n {
@@ -52,7 +71,7 @@ impl Contestant for Tokio {
     }
 
     fn yield_many(yields_per_task: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
             let span = Span::start();
             let handles: Vec<_> = (0..YIELD_TASKS)
                 .map(|_| {
@@ -71,7 +90,26 @@ impl Contestant for Tokio {
     }
 
     fn chained_spawn(depth: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
+            let span = Span::start();
+            run_chain(depth).await;
+            Report::new(span.stop(), depth)
+        }))
+    }
+
+    fn chained_spawn_warm(depth: u64) -> Option<Report> {
+        Some(block_on(async move {
+            run_chain(depth).await; // warm-up, discarded
+            let span = Span::start();
+            for _ in 1..WARM_CHAINS {
+                run_chain(depth).await;
+            }
+            Report::new(span.stop(), depth * (WARM_CHAINS - 1))
+        }))
+    }
+
+    fn chained_spawn_await(depth: u64) -> Option<Report> {
+        Some(block_on(async move {
             let span = Span::start();
             spawn_local(chain(depth)).await.unwrap();
             Report::new(span.stop(), depth)
@@ -79,7 +117,7 @@ impl Contestant for Tokio {
     }
 
     fn timers_cancel(n: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
             let span = Span::start();
             for _ in 0..n {
                 timeout(TIMEOUT, yield_now()).await.unwrap();
@@ -89,7 +127,7 @@ impl Contestant for Tokio {
     }
 
     fn timers_cancel_loaded(n: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
             let armed = std::rc::Rc::new(std::cell::Cell::new(0u64));
             let background: Vec<_> = (0..n)
                 .map(|_| {
@@ -120,7 +158,7 @@ impl Contestant for Tokio {
 
     fn timers_fire(n: u64) -> Option<Report> {
         let delays = fire_delays(n);
-        Some(block_on(async {
+        Some(block_on(async move {
             let span = Span::start();
             let handles: Vec<_> = delays
                 .iter()
@@ -141,7 +179,7 @@ impl Contestant for Tokio {
     }
 
     fn wait_for_overhead(n: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
             let span = Span::start();
             for i in 0..n {
                 black_box(std::future::ready(black_box(i)).await);
@@ -160,7 +198,7 @@ impl Contestant for Tokio {
     }
 
     fn wait_first_completed(rounds: u64) -> Option<Report> {
-        Some(block_on(async {
+        Some(block_on(async move {
             let mut rng = XorShift::new();
             let mut waited = Duration::ZERO;
             let span = Span::start();
@@ -187,6 +225,36 @@ impl Contestant for Tokio {
                 for handle in rest {
                     let _ = handle.await;
                 }
+            }
+            Report::new(span.stop(), rounds).with(
+                "wait_us_per_op",
+                waited.as_nanos() as f64 / 1e3 / rounds as f64,
+            )
+        }))
+    }
+
+    fn wait_first_joinset(rounds: u64) -> Option<Report> {
+        Some(block_on(async move {
+            let mut rng = XorShift::new();
+            let mut waited = Duration::ZERO;
+            let span = Span::start();
+            for _ in 0..rounds {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..WAIT_TASKS {
+                    let k = rng.range(1, WAIT_MAX_YIELDS);
+                    set.spawn_local(async move {
+                        for _ in 0..k {
+                            yield_now().await;
+                        }
+                        k
+                    });
+                }
+                let started = Instant::now();
+                let first = set.join_next().await;
+                waited += started.elapsed();
+                black_box(first.unwrap().unwrap());
+                set.abort_all();
+                while set.join_next().await.is_some() {}
             }
             Report::new(span.stop(), rounds).with(
                 "wait_us_per_op",
