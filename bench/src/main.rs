@@ -38,12 +38,16 @@ usage: cargo run --release -p taskloop-bench -- [options]
   --reps N           repetitions per (workload, contestant); default 15, 3 with --quick
   --only W[,W...]    run only these workloads
   --write            write the results into docs/benchmarks.md (between the result markers)
+  --scale            instead of the table: spawn_join, timers_fire, shutdown_pending and
+                     as_completed_timeout at 1x, 10x and 100x their size, CPU ns per item (median
+                     of 3), to show how cost grows with work
   --syscalls         also run each (workload, contestant) once under `strace -c -f` and report
                      system calls per operation (the workload's minus an empty run's)
   --list             list the workloads and exit";
 
 struct Options {
     quick: bool,
+    scale: bool,
     syscalls: bool,
     reps: usize,
     only: Vec<&'static Spec>,
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
 fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut quick = false;
     let mut syscalls = false;
+    let mut scale = false;
     let mut reps = None;
     let mut only = Vec::new();
     let mut write = false;
@@ -76,6 +81,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         match arg.as_str() {
             "--quick" => quick = true,
             "--syscalls" => syscalls = true,
+            "--scale" => scale = true,
             "--write" => write = true,
             "--reps" => {
                 let value = args.next().ok_or("--reps needs a value")?;
@@ -112,6 +118,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let reps = reps.unwrap_or(if quick { QUICK_REPS } else { DEFAULT_REPS });
     Ok(Some(Options {
         quick,
+        scale,
         syscalls,
         reps,
         only,
@@ -245,6 +252,71 @@ fn measure(contestant: &str, spec: &Spec, n: u64) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
+/// The `--scale` table: ns per item at 1x, 10x and 100x, per contestant.
+fn scale_table(names: &[&str], quick: bool) -> ExitCode {
+    let loads: [(&str, u64); 4] = [
+        ("spawn_join", 10_000),
+        ("timers_fire", 10_000),
+        ("shutdown_pending", 10_000),
+        ("as_completed_timeout", 4_000),
+    ];
+    let factors: &[u64] = if quick { &[1, 10] } else { &[1, 10, 100] };
+    println!(
+        "CPU ns per item by size (median of 3 runs); growth = ns/item at the largest size / at 1x"
+    );
+    print!("{:<22}{:<10}", "workload", "");
+    for f in factors {
+        print!("{:>14}", format!("{}x", f));
+    }
+    println!("{:>10}", "growth");
+    let mut failures = 0;
+    for (workload, base) in loads {
+        for name in names {
+            let mut cells = Vec::new();
+            for f in factors {
+                let n = base * f;
+                let mut samples = Vec::new();
+                for _ in 0..3 {
+                    match run_child(name, workload, n) {
+                        Ok(Outcome::Metrics(m)) => {
+                            samples.push(m.get("cpu_ns").copied().unwrap_or(0.0) / n as f64)
+                        }
+                        Ok(Outcome::Unsupported) => break,
+                        Err(e) => {
+                            eprintln!("FAILED {name} {workload} (n={n}): {e}");
+                            failures += 1;
+                            break;
+                        }
+                    }
+                }
+                samples.sort_by(f64::total_cmp);
+                cells.push(samples.get(samples.len() / 2).copied());
+            }
+            if cells.iter().all(Option::is_none) {
+                continue;
+            }
+            print!("{:<22}{:<10}", workload, name);
+            for c in &cells {
+                match c {
+                    Some(v) => print!("{:>14}", format!("{v:.1}")),
+                    None => print!("{:>14}", "-"),
+                }
+            }
+            match (
+                cells.first().copied().flatten(),
+                cells.last().copied().flatten(),
+            ) {
+                (Some(a), Some(b)) if a > 0.0 => println!("{:>10}", format!("{:.2}x", b / a)),
+                _ => println!("{:>10}", "-"),
+            }
+        }
+    }
+    if failures > 0 {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
 fn runner(options: &Options, args: &[String]) -> ExitCode {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; use `cargo run --release -p taskloop-bench`");
@@ -252,6 +324,9 @@ fn runner(options: &Options, args: &[String]) -> ExitCode {
     // Other processes on the machine add noise; measure how much (reported at the end).
     let other_load = measure::OtherLoad::start();
     let names: Vec<&str> = contestants::CONTESTANTS.iter().map(|c| c.name).collect();
+    if options.scale {
+        return scale_table(&names, options.quick);
+    }
     let n_of = |spec: &Spec| {
         if options.quick {
             spec.n_quick
@@ -378,7 +453,9 @@ fn count_syscalls(contestant: &str, workload: &str, n: u64) -> Result<Option<f64
 /// spawned-body rule shows as a near-zero count for in-memory workloads.
 fn syscall_table(specs: &[&'static Spec], names: &[&str], n_of: &dyn Fn(&Spec) -> u64) {
     println!();
-    println!("system calls per operation (strace -c -f; a run's calls minus an empty run's, / ops)");
+    println!(
+        "system calls per operation (strace -c -f; a run's calls minus an empty run's, / ops)"
+    );
     print!("{:<24}", "workload");
     for name in names {
         print!("{name:>12}");
@@ -388,7 +465,10 @@ fn syscall_table(specs: &[&'static Spec], names: &[&str], n_of: &dyn Fn(&Spec) -
         print!("{:<24}", spec.name);
         for name in names {
             let n = n_of(spec);
-            let cell = match (count_syscalls(name, spec.name, n), count_syscalls(name, "baseline", 0)) {
+            let cell = match (
+                count_syscalls(name, spec.name, n),
+                count_syscalls(name, "baseline", 0),
+            ) {
                 (Ok(Some(run)), Ok(Some(base))) => {
                     format!("{:.3}", (run - base).max(0.0) / n.max(1) as f64)
                 }

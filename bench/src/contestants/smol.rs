@@ -15,8 +15,8 @@ use futures_lite::future::{or, yield_now};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, WARM_CHAINS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
-    fire_delays, fire_report, lateness_ns, overhead_report,
+    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Smol;
@@ -50,14 +50,16 @@ fn spawn_chain(ex: Executor, depth: u64, done: futures::channel::oneshot::Sender
         let _ = done.send(());
     } else {
         let next = ex.clone();
-        ex.spawn(async move { spawn_chain(next, depth - 1, done) }).detach();
+        ex.spawn(async move { spawn_chain(next, depth - 1, done) })
+            .detach();
     }
 }
 
 async fn run_chain(ex: &Executor, depth: u64) {
     let (tx, rx) = futures::channel::oneshot::channel();
     let next = ex.clone();
-    ex.spawn(async move { spawn_chain(next, depth, tx) }).detach();
+    ex.spawn(async move { spawn_chain(next, depth, tx) })
+        .detach();
     rx.await.unwrap();
 }
 

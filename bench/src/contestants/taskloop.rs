@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, WARM_CHAINS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
-    fire_delays, fire_report, lateness_ns, overhead_report,
+    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Taskloop;

@@ -11,8 +11,8 @@ use tokio::time::{sleep, timeout};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, WARM_CHAINS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, XorShift, YIELD_TASKS,
-    fire_delays, fire_report, lateness_ns, overhead_report,
+    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Tokio;
@@ -27,7 +27,9 @@ where
         .build()
         .expect("build tokio runtime");
     let local = LocalSet::new();
-    local.block_on(&rt, async { spawn_local(fut).await.expect("the body panicked") })
+    local.block_on(&rt, async {
+        spawn_local(fut).await.expect("the body panicked")
+    })
 }
 
 /// tokio's own `chained_spawn` benchmark body.
