@@ -125,7 +125,7 @@ pub use wait::{
     GatherError, GroupClosed, GroupError, NextError, NextResult, Results, ReturnWhen, Shield,
     TaskGroup, TaskHandle, TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError,
     WaitError, Waitable, Waited, as_completed, gather, gather_outcomes, gather_tuple, shield,
-    task_group, timeout, timeout_at, try_gather, wait, wait_for,
+    task_group, timeout, timeout_at, try_gather, wait, wait_all, wait_first, wait_for,
 };
 
 /// The README's example, compiled and run as a doctest.

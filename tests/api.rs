@@ -136,3 +136,30 @@ fn awaiting_a_task_after_taking_its_result_panics_as_documented() {
         let _ = (&mut t).await;
     });
 }
+
+#[test]
+fn wait_all_and_wait_first_take_tasks_whose_outputs_are_not_fallible() {
+    struct Report {
+        lines: usize,
+    }
+    run(async {
+        let tasks: Vec<_> = (1..=3u64)
+            .map(|s| {
+                spawn(async move {
+                    sleep(secs(s)).await.unwrap();
+                    Report { lines: s as usize }
+                })
+            })
+            .collect();
+        let first = taskloop::wait_first(&tasks, None).await.unwrap();
+        assert_eq!(first.done.len(), 1);
+        let all = taskloop::wait_all(tasks, None).await.unwrap();
+        assert_eq!(all.done.len(), 3);
+        let lines: usize = all
+            .done
+            .into_iter()
+            .map(|mut t| t.take_result().unwrap().unwrap().lines)
+            .sum();
+        assert_eq!(lines, 6);
+    });
+}

@@ -24,4 +24,6 @@ pub use timeout::{Timeout, TimeoutHandle, timeout, timeout_at, wait_for};
 pub use as_completed::{AsCompleted, Results, as_completed};
 pub use gather::{TaskTuple, gather, gather_outcomes, gather_tuple, try_gather};
 pub use group::{TaskGroup, task_group};
-pub use wait_set::{Fallible, ReturnWhen, TaskHandle, Waitable, Waited, wait};
+pub use wait_set::{
+    Fallible, ReturnWhen, TaskHandle, Waitable, Waited, wait, wait_all, wait_first,
+};

@@ -165,7 +165,9 @@ pub struct Waited<W> {
 /// * Any iterator of [`Waitable`]s: owned `Task<T>`s, `&Task<T>`s,
 ///   [`TaskRef`]s (tasks of different output types can be waited on together
 ///   as `TaskRef`s or `&dyn Waitable`s). A task listed twice counts once
-///   (the later duplicates are dropped from the result).
+///   (the later duplicates are dropped from the result). `Task<T>` is
+///   `Waitable` when `T` is [`Fallible`] (what `FirstException` needs to
+///   classify an output); [`wait_all`] and [`wait_first`] take any handles.
 /// * It never cancels anything: not on timeout (the pending tasks are
 ///   returned), not when the waiting task is cancelled.
 /// * Like asyncio's, it always suspends at least once, even if every task is
@@ -201,11 +203,73 @@ where
     W: Waitable,
     I: IntoIterator<Item = W>,
 {
+    wait_with(tasks, timeout.into(), return_when, W::has_failed).await
+}
+
+/// [`wait`] with [`ReturnWhen::AllCompleted`], for any task handles: the
+/// outputs need not be [`Fallible`] (nothing is classified).
+///
+/// # Errors
+/// As for [`wait`].
+///
+/// # Cancellation
+/// As for [`wait`].
+///
+/// # Examples
+/// ```
+/// # taskloop::run(async {
+/// struct Report { lines: usize } // not `Fallible`
+/// let tasks = [taskloop::spawn(async { Report { lines: 3 } })];
+/// let waited = taskloop::wait_all(tasks, None).await.unwrap();
+/// assert_eq!(waited.done.len(), 1);
+/// # });
+/// ```
+pub async fn wait_all<W, I>(
+    tasks: I,
+    timeout: impl Into<Option<Duration>>,
+) -> Result<Waited<W>, WaitError<W>>
+where
+    W: TaskHandle,
+    I: IntoIterator<Item = W>,
+{
+    wait_with(tasks, timeout.into(), ReturnWhen::AllCompleted, |_| false).await
+}
+
+/// [`wait`] with [`ReturnWhen::FirstCompleted`], for any task handles: the
+/// outputs need not be [`Fallible`].
+///
+/// # Errors
+/// As for [`wait`].
+///
+/// # Cancellation
+/// As for [`wait`].
+pub async fn wait_first<W, I>(
+    tasks: I,
+    timeout: impl Into<Option<Duration>>,
+) -> Result<Waited<W>, WaitError<W>>
+where
+    W: TaskHandle,
+    I: IntoIterator<Item = W>,
+{
+    wait_with(tasks, timeout.into(), ReturnWhen::FirstCompleted, |_| false).await
+}
+
+/// The wait itself; `failed` classifies a done task for `FirstException`.
+async fn wait_with<W, I>(
+    tasks: I,
+    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+    failed: impl Fn(&W) -> bool,
+) -> Result<Waited<W>, WaitError<W>>
+where
+    W: TaskHandle,
+    I: IntoIterator<Item = W>,
+{
     let (items, queue, watches) = watch_all(tasks);
     if items.is_empty() {
         return Err(WaitError::Empty);
     }
-    let mut timer = timeout.into().map(TimerEntry::after);
+    let mut timer = timeout.map(TimerEntry::after);
     let mut slot = CancelSlot::new();
     let mut completed = 0;
     let mut suspended = false;
@@ -218,7 +282,7 @@ where
                 completed += 1;
                 let stop = match return_when {
                     ReturnWhen::FirstCompleted => true,
-                    ReturnWhen::FirstException => items[i].has_failed(),
+                    ReturnWhen::FirstException => failed(&items[i]),
                     ReturnWhen::AllCompleted => false,
                 };
                 if stop {
