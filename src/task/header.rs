@@ -78,7 +78,7 @@ pub(crate) struct LiveExtras {
     pub(crate) join_parked_at: Option<u32>,
     /// Waiters (`wait`, `as_completed`, groups) to notify at completion,
     /// with the index they know this task by.
-    pub(crate) watchers: Slab<(Rc<dyn DoneWatcher>, usize)>,
+    pub(crate) watchers: Watchers,
 }
 
 impl Header {
@@ -123,5 +123,43 @@ impl Header {
     #[inline]
     pub(crate) fn update_flags(&self, f: impl FnOnce(Flags) -> Flags) {
         self.flags.set(f(self.flags.get()));
+    }
+}
+
+/// A watched task's watchers: the first one inline (a task is usually
+/// watched by one waiter at a time), the rest in a slab, so that watching a
+/// task allocates nothing beyond its extras.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    /// Key 0.
+    first: Option<(Rc<dyn DoneWatcher>, usize)>,
+    /// Key `k + 1`.
+    rest: Slab<(Rc<dyn DoneWatcher>, usize)>,
+}
+
+impl Watchers {
+    /// Adds a watcher; returns its key.
+    pub(crate) fn insert(&mut self, watcher: (Rc<dyn DoneWatcher>, usize)) -> usize {
+        if self.first.is_none() {
+            self.first = Some(watcher);
+            0
+        } else {
+            self.rest.insert(watcher) + 1
+        }
+    }
+
+    /// Removes the watcher under `key`, if it is there.
+    pub(crate) fn try_remove(&mut self, key: usize) -> Option<(Rc<dyn DoneWatcher>, usize)> {
+        match key {
+            0 => self.first.take(),
+            k => self.rest.try_remove(k - 1),
+        }
+    }
+
+    /// Every watcher, in no particular order.
+    pub(crate) fn drain(self) -> impl Iterator<Item = (Rc<dyn DoneWatcher>, usize)> {
+        self.first
+            .into_iter()
+            .chain(self.rest.into_iter().map(|(_, w)| w))
     }
 }

@@ -210,7 +210,7 @@ impl<S: Schedule> Registry<S> {
         if let Some(w) = join_waker {
             wake_caught(w);
         }
-        for (_, (watcher, index)) in live.watchers {
+        for (watcher, index) in live.watchers.drain() {
             run_caught("a completion watcher", || watcher.task_done(index));
         }
         run_caught("a waker, dropped,", || drop(cancel_wakers));
