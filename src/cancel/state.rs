@@ -13,6 +13,8 @@
 //! It never drops a future (that is `abort()`, in the executor) and never
 //! decides a primitive's outcome (that is [`CancelScope`](super::CancelScope)).
 
+use std::task::Poll;
+
 use crate::task::current_task;
 use crate::task::state::Flags;
 use crate::task::{Cancelled, Header, TaskRef};
@@ -152,27 +154,25 @@ pub(crate) fn take_for_delivery(h: &Header) -> bool {
     true
 }
 
-/// Takes the "a checkpoint parked" mark, for a scope about to poll its
-/// inner future (give it back with [`restore_parked`]).
+/// Polls a scope's inline future (`poll`) and tells whether it is stuck
+/// outside every checkpoint: polled with a cancellation outstanding, it
+/// returned `Pending` without any checkpoint of it parking. The task's
+/// "parked" mark is saved around the poll and restored after, so the rest of
+/// the task's poll (and an enclosing scope) still sees this one's checkpoints.
+/// The one test timeout scopes and task groups share with the executor's
+/// fallback ([`stuck_outside_checkpoints`]).
 #[inline]
-pub(crate) fn take_parked(h: &Header) -> bool {
-    let f = h.flags.get();
-    h.flags.set(f.without(Flags::PARKED));
-    f.contains(Flags::PARKED)
-}
-
-/// Ors an earlier "parked" mark back in.
-#[inline]
-pub(crate) fn restore_parked(h: &Header, earlier: bool) {
+pub(crate) fn poll_inline<T>(h: &Header, poll: impl FnOnce() -> Poll<T>) -> (Poll<T>, bool) {
+    let outstanding = outstanding(h);
+    let earlier = h.flags.get().contains(Flags::PARKED);
+    h.update_flags(|f| f.without(Flags::PARKED));
+    let polled = poll();
+    let parked = h.flags.get().contains(Flags::PARKED);
     if earlier {
         h.update_flags(|f| f.with(Flags::PARKED));
     }
-}
-
-/// Whether a checkpoint parked since the mark was last taken.
-#[inline]
-pub(crate) fn parked(h: &Header) -> bool {
-    h.flags.get().contains(Flags::PARKED)
+    let stuck = polled.is_pending() && outstanding && !parked;
+    (polled, stuck)
 }
 
 /// Whether a cancellation is outstanding: requested and not delivered, or

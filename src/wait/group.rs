@@ -111,11 +111,7 @@ where
     let mut slot = CancelSlot::new();
     poll_fn(|cx| {
         if let Some(running) = body.as_mut().as_pin_mut() {
-            let outstanding = cancel::state::outstanding(h);
-            let parked_before = cancel::state::take_parked(h);
-            let polled = running.poll(cx);
-            let parked = cancel::state::parked(h);
-            cancel::state::restore_parked(h, parked_before);
+            let (polled, stuck) = cancel::state::poll_inline(h, || running.poll(cx));
             match polled {
                 Poll::Ready(out) => {
                     body_saw_cancel = cancel::state::is_delivered(h);
@@ -127,7 +123,7 @@ where
                     body.set(None);
                     body_out = Some(out);
                 }
-                Poll::Pending if outstanding && !parked => {
+                Poll::Pending if stuck => {
                     log::debug!(
                         "taskloop: a task group dropped its body: it was cancelled while \
                          waiting on a future that cannot see cancellations"

@@ -404,15 +404,11 @@ impl<F: Future> Future for Timeout<F> {
                 };
                 // Whether the inner future reaches a checkpoint in this poll,
                 // told apart from the rest of the task's poll.
-                let outstanding = cancel::state::outstanding(h);
-                let parked_before = cancel::state::take_parked(h);
-                let polled = inner.poll(cx);
-                let parked = cancel::state::parked(h);
-                cancel::state::restore_parked(h, parked_before);
+                let (polled, stuck) = cancel::state::poll_inline(h, || inner.poll(cx));
                 if let Poll::Ready(v) = polled {
                     return Poll::Ready(scope.finish(h, Some(v)));
                 }
-                if outstanding && !parked {
+                if stuck {
                     // Polled with a cancellation outstanding, the inner
                     // future waits where it cannot see it (another crate's
                     // future): it is dropped, in place, and the scope ends
