@@ -80,6 +80,7 @@
 //! * `timer`, `reactor`: the hierarchical timer wheel and its entries; one
 //!   `mio::Poll` with a slab of generation-tagged registrations.
 //! * `wait`, `promise`: the waiting primitives and asyncio's `Future`.
+//! * `sync`: events, locks, semaphores and queues, on one waiter list.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -100,6 +101,8 @@ mod promise;
 mod reactor;
 #[deny(unsafe_code)]
 mod runtime;
+#[deny(unsafe_code)]
+pub mod sync;
 mod task;
 #[deny(unsafe_code)]
 mod timer;

@@ -1,0 +1,16 @@
+//! Synchronisation primitives for tasks on one loop: asyncio's `Event` and
+//! `Semaphore`, built on one waiter list.
+//!
+//! Everything here is single-threaded (no atomics, no `Send` needed: share
+//! a primitive between tasks with `Rc`), and every wait is a cancellation
+//! checkpoint that never loses what it was granted. The rules every
+//! primitive follows are the ground rules of the waiter list
+//! (`sync/waiters.rs`): FIFO, no barging, a grant handed on when its waiter
+//! is cancelled, wakes after the state is released.
+
+mod event;
+mod semaphore;
+mod waiters;
+
+pub use event::{Event, EventWait};
+pub use semaphore::{Acquire, Semaphore, SemaphorePermit, TryAcquireError};
