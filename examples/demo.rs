@@ -57,21 +57,32 @@ const MIRRORS: [Mirror; 5] = [
 #[derive(Debug)]
 enum ProbeError {
     Broken(&'static str),
-    Cancelled,
+    Cancelled(Cancelled),
 }
 
 impl fmt::Display for ProbeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProbeError::Broken(name) => write!(f, "{name} answered with garbage"),
-            ProbeError::Cancelled => f.write_str("probe cancelled"),
+            ProbeError::Cancelled(_) => f.write_str("probe cancelled"),
+        }
+    }
+}
+
+/// The cancellation is the source, so a task group tells a cancelled probe
+/// from a failed one (`taskloop::is_cancelled` walks the chain).
+impl std::error::Error for ProbeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProbeError::Cancelled(c) => Some(c),
+            ProbeError::Broken(_) => None,
         }
     }
 }
 
 impl From<Cancelled> for ProbeError {
-    fn from(_: Cancelled) -> ProbeError {
-        ProbeError::Cancelled
+    fn from(c: Cancelled) -> ProbeError {
+        ProbeError::Cancelled(c)
     }
 }
 

@@ -124,7 +124,7 @@ pub use runtime::{
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{
-    AsCompleted, AsCompletedError, Elapsed, FailedTask, Failure, FailureKind, Fallible,
+    AsCompleted, AsCompletedError, BoxError, Elapsed, FailedTask, Failure, FailureKind, Fallible,
     GatherError, GroupClosed, GroupError, NextError, NextResult, Results, ReturnWhen, Shield,
     TaskGroup, TaskHandle, TaskTuple, Timeout, TimeoutError, TimeoutHandle, TimeoutStateError,
     WaitError, Waitable, Waited, as_completed, gather, gather_outcomes, gather_tuple, shield,

@@ -47,10 +47,13 @@ fn a_group_error_goes_into_a_boxed_error_and_an_io_error() {
         err.to_string().contains("the failing child failed: broken"),
         "{err}"
     );
-    let boxed: Box<dyn Error + Send + Sync> = err.clone().into();
+    let boxed: Box<dyn Error + Send + Sync> = err.into();
     assert!(boxed.to_string().contains("broken"));
-    let io = std::io::Error::other(err);
+    let io = std::io::Error::other(boxed);
     assert!(!is_cancelled(&io));
+    // The typed value is still there, through both boxes.
+    let back = io.into_inner().unwrap().downcast::<GroupError>().unwrap();
+    assert_eq!(back.failures()[0].get_ref().to_string(), "broken");
 }
 
 #[test]

@@ -31,7 +31,7 @@ use util::{me, ms, run, secs, since};
 
 /// The error type of the children and bodies here: `?` takes `Cancelled`
 /// (a cancellation, not a failure) and any message.
-type Error = Box<dyn std::error::Error>;
+type Error = Box<dyn std::error::Error + Send + Sync>;
 type Res<T = ()> = Result<T, Error>;
 
 /// The failure messages of a group error, in order.
@@ -104,8 +104,8 @@ fn task_group_waits_for_every_child_and_returns_the_body_value() {
         .unwrap();
         assert_eq!(since(t0), ms(200));
         assert_eq!(body, "body");
-        assert_eq!(*t1.result().unwrap().unwrap().as_ref().unwrap(), 42);
-        assert_eq!(*t2.result().unwrap().unwrap().as_ref().unwrap(), 11);
+        assert_eq!(*t1.result().unwrap().unwrap(), 42);
+        assert_eq!(*t2.result().unwrap().unwrap(), 11);
     });
 }
 
@@ -123,8 +123,8 @@ fn task_group_accepts_children_spawned_after_the_body_awaited() {
         .await
         .unwrap();
         assert_eq!(since(t0), ms(350));
-        assert_eq!(*t1.result().unwrap().unwrap().as_ref().unwrap(), 42);
-        assert_eq!(*t2.result().unwrap().unwrap().as_ref().unwrap(), 11);
+        assert_eq!(*t1.result().unwrap().unwrap(), 42);
+        assert_eq!(*t2.result().unwrap().unwrap(), 11);
     });
 }
 
@@ -143,7 +143,7 @@ fn a_child_cancelled_on_its_own_is_not_an_error() {
         .await
         .unwrap();
         assert!(t1.is_cancelled());
-        assert_eq!(*t2.result().unwrap().unwrap().as_ref().unwrap(), 11);
+        assert_eq!(*t2.result().unwrap().unwrap(), 11);
         assert_eq!(me().cancelling(), 0);
     });
 }
@@ -369,7 +369,7 @@ fn a_body_error_cancels_the_children_and_is_the_only_failure() {
 fn a_panicking_child_is_recorded_with_its_message_and_stops_the_group() {
     run(async {
         let t0 = now();
-        let handles: Shared<(Task<Res>, Task<Res>)> = Rc::default();
+        let handles: Shared<(Task<()>, Task<()>)> = Rc::default();
         let h = handles.clone();
         let err = task_group(|tg| async move {
             let bad = tg.spawn(async {
@@ -469,7 +469,7 @@ fn a_nested_group_error_nests_in_the_outer_failure() {
         assert_eq!(since(t0), ms(100));
         let failures = err.failures();
         assert_eq!(failures.len(), 1, "{err}");
-        let nested = failures[0].nested.as_deref().expect("a nested group error");
+        let nested = failures[0].nested().expect("a nested group error");
         assert_eq!(messages(nested), ["ValueError(0.1)"]);
         assert!(
             failures[0].task.is_none(),
@@ -496,10 +496,7 @@ fn a_nested_group_error_boxed_by_question_mark_still_nests() {
         })
         .await
         .unwrap_err();
-        let nested = err.failures()[0]
-            .nested
-            .as_deref()
-            .expect("a nested group error");
+        let nested = err.failures()[0].nested().expect("a nested group error");
         assert_eq!(messages(nested), ["ValueError(0.1)"]);
     });
 }
@@ -522,7 +519,7 @@ fn a_nested_group_cancelled_by_the_outer_failure_adds_no_error() {
         .unwrap_err();
         assert_eq!(since(t0), ms(100));
         assert_eq!(messages(&err), ["ValueError(0.1)"]);
-        assert!(err.failures()[0].nested.is_none());
+        assert!(err.failures()[0].nested().is_none());
         assert_eq!(me().cancelling(), 0);
     });
 }
@@ -574,10 +571,7 @@ fn an_outside_cancel_of_nested_groups_whose_children_replace_it_with_errors_give
         let err = out.borrow_mut().take().unwrap().unwrap_err();
         let failures = err.failures();
         assert_eq!(failures.len(), 1, "{err}");
-        let nested = failures[0]
-            .nested
-            .as_deref()
-            .expect("the inner group's error");
+        let nested = failures[0].nested().expect("the inner group's error");
         assert_eq!(messages(nested), ["ZeroDivisionError"; 5]);
         assert!(outer_child.borrow().as_ref().unwrap().is_cancelled());
         assert_eq!(

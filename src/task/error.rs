@@ -49,8 +49,10 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
         .or_else(|| payload.downcast_ref::<String>().cloned())
 }
 
-/// Why awaiting a [`Task`](crate::Task) gave no value: the task was cancelled
-/// or it panicked.
+/// Why awaiting a [`Task`](crate::Task) gave no value: the task was
+/// cancelled, it panicked, or (a [`task_group`](crate::task_group) child) it
+/// failed with an error that moved into the group's
+/// [`GroupError`](crate::GroupError).
 ///
 /// asyncio raises `CancelledError` or the task's exception; taskloop returns
 /// this error instead. It converts into [`std::io::Error`] and into boxed
@@ -64,6 +66,9 @@ pub struct TaskError {
 enum Repr {
     Cancelled,
     Panicked(Box<Panic>),
+    /// A task-group child returned an error; the message is its `Display`
+    /// text, the value went to the group.
+    Failed(Box<str>),
 }
 
 /// A caught panic.
@@ -92,6 +97,28 @@ impl TaskError {
         }
     }
 
+    pub(crate) fn failed(message: String) -> TaskError {
+        TaskError {
+            repr: Repr::Failed(message.into_boxed_str()),
+        }
+    }
+
+    /// Whether the task was a [`task_group`](crate::task_group) child that
+    /// failed with an error: the error value itself is in the group's
+    /// [`GroupError`](crate::GroupError), its text in
+    /// [`failure_message`](Self::failure_message).
+    pub fn is_failed(&self) -> bool {
+        matches!(self.repr, Repr::Failed(_))
+    }
+
+    /// The `Display` text of a failed task-group child's error.
+    pub fn failure_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Failed(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Whether the task ended cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(self.repr, Repr::Cancelled)
@@ -106,7 +133,7 @@ impl TaskError {
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
             Repr::Panicked(p) => p.message.as_deref(),
-            Repr::Cancelled => None,
+            Repr::Cancelled | Repr::Failed(_) => None,
         }
     }
 
@@ -114,21 +141,22 @@ impl TaskError {
     /// [`std::panic::resume_unwind`].
     ///
     /// # Errors
-    /// Gives the error back if the task was cancelled rather than panicked.
+    /// Gives the error back if the task did not panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, TaskError> {
         match self.repr {
             Repr::Panicked(p) => Ok(p.payload.into_inner().unwrap_or_else(|e| e.into_inner())),
-            Repr::Cancelled => Err(self),
+            Repr::Cancelled | Repr::Failed(_) => Err(self),
         }
     }
 
     /// The panic payload.
     ///
     /// # Panics
-    /// If the task was cancelled rather than panicked.
+    /// If the task did not panic.
     pub fn into_panic(self) -> Box<dyn Any + Send> {
-        self.try_into_panic()
-            .unwrap_or_else(|_| panic!("TaskError::into_panic called on a cancelled task's error"))
+        self.try_into_panic().unwrap_or_else(|e| {
+            panic!("TaskError::into_panic called on an error that is not a panic: {e}")
+        })
     }
 }
 
@@ -140,6 +168,7 @@ impl fmt::Debug for TaskError {
                 .debug_struct("TaskError::Panicked")
                 .field("message", &p.message)
                 .finish(),
+            Repr::Failed(m) => f.debug_tuple("TaskError::Failed").field(m).finish(),
         }
     }
 }
@@ -152,6 +181,7 @@ impl fmt::Display for TaskError {
                 Some(m) => write!(f, "task panicked: {m}"),
                 None => f.write_str("task panicked"),
             },
+            Repr::Failed(m) => write!(f, "task failed: {m}"),
         }
     }
 }
@@ -160,7 +190,7 @@ impl std::error::Error for TaskError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self.repr {
             Repr::Cancelled => Some(&Cancelled),
-            Repr::Panicked(_) => None,
+            Repr::Panicked(_) | Repr::Failed(_) => None,
         }
     }
 }

@@ -91,12 +91,31 @@ impl TaskRef {
     /// [`uncancel`](Self::uncancel)ing, was cancelled before it ran, was
     /// aborted, or its runtime was dropped while it was pending.
     pub fn is_cancelled(&self) -> bool {
-        self.is_done() && self.header().flags.get().contains(Flags::OUT_CANCELLED)
+        self.is_done() && self.header().flags.get().outcome_is(Flags::OUT_CANCELLED)
     }
 
     /// Whether the task is done and panicked (asyncio's `exception()` is not `None`).
     pub fn is_panicked(&self) -> bool {
-        self.is_done() && self.header().flags.get().contains(Flags::OUT_PANICKED)
+        self.is_done() && self.header().flags.get().outcome_is(Flags::OUT_PANICKED)
+    }
+
+    /// Whether the task is done and failed: a
+    /// [`task_group`](crate::task_group) child that returned an error (the
+    /// error went into the group's [`GroupError`](crate::GroupError)).
+    pub fn is_failed(&self) -> bool {
+        self.is_done() && self.header().flags.get().outcome_is(Flags::OUT_FAILED)
+    }
+
+    /// Ends this task, which is running now, with `error` instead of an
+    /// output: its future is dropped at the next turn (as by `abort`),
+    /// unpolled, and the task completes with `Err(error)`. For the future
+    /// of the task itself, which returns `Pending` after the call.
+    pub(crate) fn end_with(&self, error: TaskError) {
+        let h = self.header();
+        let old = h.with_extras(|e| e.live.end_with.replace(error));
+        h.update_flags(|f| f.with(Flags::ABORT));
+        self.wake();
+        drop(old);
     }
 
     /// Wakes the task (schedules a poll) unless it is done or already queued.
@@ -426,6 +445,11 @@ impl<T> Task<T> {
     /// Whether the task is done and panicked ([`TaskRef::is_panicked`]).
     pub fn is_panicked(&self) -> bool {
         self.raw.is_panicked()
+    }
+
+    /// Whether the task is done and failed ([`TaskRef::is_failed`]).
+    pub fn is_failed(&self) -> bool {
+        self.raw.is_failed()
     }
 
     /// Requests cancellation ([`TaskRef::cancel`]: asyncio's `Task.cancel()`).

@@ -79,6 +79,9 @@ pub(crate) struct LiveExtras {
     /// Waiters (`wait`, `as_completed`, groups) to notify at completion,
     /// with the index they know this task by.
     pub(crate) watchers: Watchers,
+    /// The error the task ends with when its future is dropped next (set by
+    /// [`TaskRef::end_with`](super::TaskRef::end_with); `None`: cancelled).
+    pub(crate) end_with: Option<super::TaskError>,
 }
 
 impl Header {

@@ -47,7 +47,7 @@ pub(crate) mod current_task {
 pub(crate) fn report_unretrieved_panic(task: &TaskRef) {
     use state::Flags;
     let f = task.header().flags.get();
-    if f.contains(Flags::OUT_PANICKED) && !f.contains(Flags::RETRIEVED) {
+    if f.outcome_is(Flags::OUT_PANICKED) && !f.contains(Flags::RETRIEVED) {
         crate::task::report(
             log::Level::Error,
             format_args!(

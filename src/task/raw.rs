@@ -51,6 +51,9 @@ pub(crate) enum Outcome {
     Cancelled,
     /// The future (or its destructor) panicked: the payload is stored.
     Panicked,
+    /// The task asked to end with a failure (`TaskRef::end_with`): the
+    /// error is stored.
+    Failed,
 }
 
 /// The type-erased operations on a `RawTask<F, S>`. Every function takes the
@@ -192,6 +195,7 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
             (Some(payload), _) => (Outcome::Panicked, Err(TaskError::panicked(payload))),
             (None, Ok(v)) => (Outcome::Ok, Ok(v)),
             (None, Err(e)) if e.is_panic() => (Outcome::Panicked, Err(e)),
+            (None, Err(e)) if e.is_failed() => (Outcome::Failed, Err(e)),
             (None, Err(e)) => (Outcome::Cancelled, Err(e)),
         };
         // SAFETY: the future was dropped above; `write` does not drop it again.
@@ -200,9 +204,14 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
     }
 
     unsafe fn drop_future(ptr: NonNull<Header>) -> Outcome {
+        // SAFETY: the block is alive (the caller holds a reference); the
+        // extras are loop-thread data, and no user code runs in the closure.
+        let end_with = unsafe { ptr.as_ref() }
+            .peek_extras(|e| e.and_then(|e| e.live.end_with.take()))
+            .unwrap_or_else(TaskError::cancelled);
         // SAFETY: called on the loop thread, not during a poll, on a task
         // whose future is still there (the caller checked `COMPLETE`).
-        unsafe { Self::finish(ptr, None, Err(TaskError::cancelled())) }
+        unsafe { Self::finish(ptr, None, Err(end_with)) }
     }
 
     unsafe fn output(ptr: NonNull<Header>) -> *mut () {

@@ -188,6 +188,7 @@ impl<S: Schedule> Registry<S> {
             Outcome::Ok => f,
             Outcome::Cancelled => f.with(Flags::OUT_CANCELLED),
             Outcome::Panicked => f.with(Flags::OUT_PANICKED),
+            Outcome::Failed => f.with(Flags::OUT_FAILED),
         });
         h.state.set_complete();
         let registered = self.remove(task);

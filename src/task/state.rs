@@ -107,6 +107,11 @@ impl Flags {
     pub(crate) const OUT_CANCELLED: Flags = Flags(1 << 5);
     /// Outcome: the task ended with a panic (set with `COMPLETE`).
     pub(crate) const OUT_PANICKED: Flags = Flags(1 << 6);
+    /// Outcome: the task ended with a failure it asked for
+    /// (`TaskRef::end_with`). The two outcome bits together: the word has no
+    /// bit to spare, and the outcomes exclude each other, so use
+    /// [`outcome_is`](Self::outcome_is), never `contains`, to test outcomes.
+    pub(crate) const OUT_FAILED: Flags = Flags(Self::OUT_CANCELLED.0 | Self::OUT_PANICKED.0);
     /// Somebody looked at the outcome (await, `result()`, `exception()`), so
     /// a panic need not be logged as never retrieved.
     pub(crate) const RETRIEVED: Flags = Flags(1 << 7);
@@ -149,6 +154,13 @@ impl Flags {
     #[inline]
     pub(crate) fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// Whether the recorded outcome is `outcome` (one of `OUT_CANCELLED`,
+    /// `OUT_PANICKED`, `OUT_FAILED`).
+    #[inline]
+    pub(crate) fn outcome_is(self, outcome: Flags) -> bool {
+        self.0 & Self::OUT_FAILED.0 == outcome.0
     }
 
     /// Whether any bit of `other` is set.

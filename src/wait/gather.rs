@@ -47,7 +47,8 @@ async fn drive_with(tasks: &[TaskRef], fail_fast: bool, failed: impl Fn(usize) -
             while let Some(i) = queue.pop() {
                 completed += 1;
                 let t = &tasks[i];
-                if fail_fast && (t.is_cancelled() || t.is_panicked() || failed(i)) {
+                if fail_fast && (t.is_cancelled() || t.is_panicked() || t.is_failed() || failed(i))
+                {
                     return Poll::Ready(End::Failed(i));
                 }
             }
@@ -63,7 +64,7 @@ async fn drive_with(tasks: &[TaskRef], fail_fast: bool, failed: impl Fn(usize) -
         while let Some(i) = queue.pop() {
             completed += 1;
             let t = &tasks[i];
-            if fail_fast && (t.is_cancelled() || t.is_panicked() || failed(i)) {
+            if fail_fast && (t.is_cancelled() || t.is_panicked() || t.is_failed() || failed(i)) {
                 return Poll::Ready(End::Failed(i));
             }
         }

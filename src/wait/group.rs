@@ -7,7 +7,6 @@
 //! abort is a cancellation request to each, and the scope waits for every
 //! child's clean-up before it returns.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -16,8 +15,8 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
-use super::error::{FailedTask, Failure, FailureKind, GroupClosed, GroupError, TimeoutError};
-use crate::cancel::{self, CancelScope, CancelSlot, Cancelled};
+use super::group_error::{BoxError, FailedTask, Failure, GroupClosed, GroupError};
+use crate::cancel::{self, CancelScope, CancelSlot};
 use crate::task::{Task, TaskError, TaskRef};
 
 /// Runs `body` with a [`TaskGroup`] and waits for every task spawned in it:
@@ -30,14 +29,18 @@ use crate::task::{Task, TaskError, TaskRef};
 ///   body returning `Err` — aborts the group: every other child is
 ///   cancelled, the body too (a child failure cancels the parent task, so
 ///   the body sees `Cancelled` at its next checkpoint), and no new spawn is
-///   accepted. A child that ends cancelled is not a failure: an `Err`
-///   returned after the child saw `Cancelled` is its reaction to the
-///   cancellation (the child ends cancelled), and so is an `Err` that is a
-///   cancellation ([`Cancelled`], a cancelled `io::Error`, `TaskError` or
-///   `TimeoutError`).
+///   accepted. A child that ends cancelled is not a failure, and neither is
+///   an `Err` that *is* a cancellation: one with [`Cancelled`](crate::Cancelled) in its source
+///   chain ([`is_cancelled`](crate::is_cancelled): `Cancelled` itself, a
+///   cancelled `io::Error`, `TaskError`, `TimeoutError` or `GroupError`, or
+///   a user error whose `source()` is the `Cancelled`). Any other `Err` is a
+///   failure, also when it is returned during the clean-up after a
+///   cancellation (asyncio's test_taskgroup_08: errors take priority).
 /// * The scope waits for *every* child's clean-up, then returns the body's
-///   value or a [`GroupError`] listing the failures, children's in the order
-///   observed and the body's last; nested groups nest.
+///   value or a [`GroupError`] carrying the failures with their error
+///   values, children's in the order observed and the body's last; nested
+///   groups nest ([`GroupError::split`] and [`subgroup`](GroupError::subgroup)
+///   filter them as asyncio 3.11's `except*` does).
 /// * A cancellation of the parent from outside is never lost: with no
 ///   failure it gives [`GroupError::Cancelled`]; failures take priority, and
 ///   the cancellation is then requested again so the parent's next
@@ -52,24 +55,31 @@ use crate::task::{Task, TaskError, TaskRef};
 /// If awaited outside a taskloop task.
 ///
 /// # Examples
+/// A body can use `?` on spawns, sleeps and I/O alike with
+/// [`BoxError`] (or `io::Error`) as its error type:
 /// ```
 /// use std::time::Duration;
-/// use taskloop::{task_group, time::sleep};
+/// use taskloop::{BoxError, Cancelled, task_group, time::sleep};
 /// let rt = taskloop::Runtime::builder().virtual_time(true).build()?;
-/// let sum = rt.block_on(task_group(|tg| async move {
-///     let a = tg.spawn(async { sleep(Duration::from_secs(1)).await?; Ok::<_, taskloop::Cancelled>(1) })?;
-///     let b = tg.spawn(async { sleep(Duration::from_secs(2)).await?; Ok::<_, taskloop::Cancelled>(2) })?;
-///     Ok::<_, taskloop::GroupClosed>((a, b))
-/// }));
-/// let (a, b) = sum.unwrap();
-/// assert_eq!(a.result().unwrap().unwrap().as_ref().unwrap() + b.result().unwrap().unwrap().as_ref().unwrap(), 3);
-/// # Ok::<_, std::io::Error>(())
+/// rt.block_on(async {
+///     let (a, b) = task_group(|tg| async move {
+///         let a = tg.spawn(async { sleep(Duration::from_secs(1)).await?; Ok::<_, Cancelled>(1) })?;
+///         let b = tg.spawn(async { sleep(Duration::from_secs(2)).await?; Ok::<_, Cancelled>(2) })?;
+///         sleep(Duration::from_millis(10)).await?;
+///         Ok::<_, BoxError>((a, b))
+///     })
+///     .await?;
+///     // Every child is done when the group returns.
+///     assert_eq!(a.await? + b.await?, 3);
+///     Ok::<_, BoxError>(())
+/// })?;
+/// # Ok::<_, BoxError>(())
 /// ```
 pub async fn task_group<B, Fut, T, E>(body: B) -> Result<T, GroupError>
 where
     B: FnOnce(TaskGroup) -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: fmt::Display + 'static,
+    E: Into<BoxError>,
 {
     let parent_ref = crate::task::current_task()
         .unwrap_or_else(|| panic!("a taskloop task group was awaited outside a taskloop task"));
@@ -104,8 +114,6 @@ where
     // The body was dropped: polled with a cancellation outstanding, it waited
     // where it could not see it (the rule in docs/asyncio-mapping.md).
     let mut body_dropped = false;
-    // The body had seen `Cancelled` when it returned.
-    let mut body_saw_cancel = false;
     let mut done = 0;
     let mut foreign_cancel_seen = false;
     let mut slot = CancelSlot::new();
@@ -114,7 +122,6 @@ where
             let (polled, stuck) = cancel::state::poll_inline(h, || running.poll(cx));
             match polled {
                 Poll::Ready(out) => {
-                    body_saw_cancel = cancel::state::is_delivered(h);
                     // asyncio's `__aexit__`: a body that raised anything (a
                     // cancellation included) aborts the children.
                     if out.is_err() && !inner.aborting.get() {
@@ -168,11 +175,16 @@ where
     let only_ours = scope.settle(h, inner.parent_cancel_requested.get());
     let foreign = !only_ours || foreign_cancel_seen;
     let mut failures = inner.failures.take();
-    if let Some(Err(e)) = body_out.as_ref() {
-        if !is_reaction_to_cancel(e, body_saw_cancel) {
-            failures.push(Failure::body(e));
-        }
-    }
+    let body_out = body_out.map(|out| {
+        out.map_err(|e| {
+            // An error that is the cancellation (`Cancelled` in its chain) is
+            // the body's reaction to it; any other is a failure.
+            let error: BoxError = e.into();
+            if !crate::is_cancelled(&*error) {
+                failures.push(Failure::error(None, error));
+            }
+        })
+    });
     let result = if !failures.is_empty() {
         if foreign && delivered {
             // 3.13 (gh-116720): errors win, but the outside cancellation is
@@ -279,18 +291,26 @@ impl Inner {
 impl TaskGroup {
     /// Spawns a child into the group (asyncio's `tg.create_task`).
     ///
-    /// The child's output is a `Result`; an `Err` that is not a cancellation
-    /// is a failure of the group (its `Display` text goes into the
-    /// [`GroupError`]; the value itself stays on the returned handle).
+    /// The child returns a `Result`. `Ok(v)` is its output (`v` is what
+    /// awaiting the returned handle gives). An `Err` is a failure of the
+    /// group, unless it is the child's reaction to a cancellation (an error
+    /// with [`Cancelled`](crate::Cancelled) in its source chain, as
+    /// [`is_cancelled`](crate::is_cancelled) finds it): the error *value*
+    /// moves into the group's [`GroupError`] (asyncio's `ExceptionGroup`
+    /// carries the exception), and the child's handle reports
+    /// `Err(TaskError)` with [`is_failed`](TaskError::is_failed) and the
+    /// error's text. A user error type that wraps `Cancelled` should return
+    /// it from `source()` (`thiserror`'s `#[from]` does) to count as the
+    /// cancellation.
     ///
     /// # Errors
     /// [`GroupClosed`] once the group is aborting or has finished; the
     /// future is dropped unpolled.
-    pub fn spawn<F, T, E>(&self, future: F) -> Result<Task<Result<T, E>>, GroupClosed>
+    pub fn spawn<F, T, E>(&self, future: F) -> Result<Task<T>, GroupClosed>
     where
         F: Future<Output = Result<T, E>> + 'static,
         T: 'static,
-        E: fmt::Display + 'static,
+        E: Into<BoxError>,
     {
         if self.inner.closed.get() {
             return Err(GroupClosed::Finished);
@@ -301,6 +321,7 @@ impl TaskGroup {
         let inner = self.inner.clone();
         let task = crate::spawn(async move {
             let mut future = std::pin::pin!(future);
+            let me = || crate::current_task().expect("a task-group child runs in its task");
             // Catch a panic only to record it (with its message), then let
             // it go on to make the task panicked as usual.
             let out =
@@ -308,34 +329,31 @@ impl TaskGroup {
                     |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                         Ok(poll) => poll,
                         Err(payload) => {
-                            inner.fail(Failure {
-                                task: crate::current_task().as_ref().map(FailedTask::from),
-                                kind: FailureKind::Panic,
-                                message: crate::task::panic_message(&*payload)
-                                    .unwrap_or_else(|| "<non-string panic payload>".to_owned()),
-                                nested: None,
-                            });
+                            let message = crate::task::panic_message(&*payload)
+                                .unwrap_or_else(|| "<non-string panic payload>".to_owned());
+                            inner.fail(Failure::panic(Some(FailedTask::from(&me())), message));
                             resume_unwind(payload)
                         }
                     },
                 )
                 .await;
-            if let Err(e) = &out {
-                // An `Err` that is the child's reaction to a cancellation is
-                // not a failure; any other error is (`is_reaction_to_cancel`).
-                let seen =
-                    crate::task::current_task::with(|t| cancel::state::is_delivered(t.header()))
-                        == Some(true);
-                if !is_reaction_to_cancel(e, seen) {
-                    inner.fail(Failure {
-                        task: crate::current_task().as_ref().map(FailedTask::from),
-                        kind: FailureKind::Error,
-                        message: e.to_string(),
-                        nested: find_group_error(e).map(Box::new),
-                    });
-                }
+            let error: BoxError = match out {
+                Ok(v) => return v,
+                Err(e) => e.into(),
+            };
+            let me = me();
+            if crate::is_cancelled(&*error) {
+                // The reaction to a cancellation: the child ends cancelled.
+                drop(error);
+                me.end_with(TaskError::cancelled());
+            } else {
+                let failure = Failure::error(Some(FailedTask::from(&me)), error);
+                let message = failure.message.clone();
+                inner.fail(failure);
+                me.end_with(TaskError::failed(message));
             }
-            out
+            // `end_with` drops this future at the next turn.
+            std::future::pending::<T>().await
         });
         let index = self.inner.children.borrow().len();
         self.inner
@@ -357,11 +375,11 @@ impl TaskGroup {
         &self,
         name: impl Into<String>,
         future: F,
-    ) -> Result<Task<Result<T, E>>, GroupClosed>
+    ) -> Result<Task<T>, GroupClosed>
     where
         F: Future<Output = Result<T, E>> + 'static,
         T: 'static,
-        E: fmt::Display + 'static,
+        E: Into<BoxError>,
     {
         let task = self.spawn(future)?;
         task.set_name(name);
@@ -394,94 +412,4 @@ impl fmt::Debug for TaskGroup {
             .field("aborting", &self.inner.aborting.get())
             .finish()
     }
-}
-
-/// The group error carried by `e`: `e` itself, or one inside a boxed error
-/// or an `io::Error`, anywhere in its source chain (nested groups nest even
-/// when the inner group's error went through `?`).
-pub(super) fn find_group_error<E: 'static>(e: &E) -> Option<GroupError> {
-    fn in_chain(mut e: Option<&(dyn std::error::Error + 'static)>) -> Option<GroupError> {
-        while let Some(err) = e {
-            if let Some(g) = err.downcast_ref::<GroupError>() {
-                return Some(g.clone());
-            }
-            if let Some(inner) = err
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                if let Some(g) = in_chain(Some(inner)) {
-                    return Some(g);
-                }
-            }
-            e = err.source();
-        }
-        None
-    }
-    let any = e as &dyn Any;
-    if let Some(g) = any.downcast_ref::<GroupError>() {
-        return Some(g.clone());
-    }
-    if let Some(b) = any.downcast_ref::<Box<dyn std::error::Error>>() {
-        return in_chain(Some(&**b));
-    }
-    if let Some(b) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
-        return in_chain(Some(&**b));
-    }
-    if let Some(io) = any.downcast_ref::<std::io::Error>() {
-        return in_chain(Some(io));
-    }
-    None
-}
-
-/// Whether an `Err` a child or the body returned is its *reaction to a
-/// cancellation* rather than a failure of its own (asyncio: a
-/// `CancelledError` propagating, versus another exception raised in the
-/// clean-up, which the group reports).
-///
-/// * An error that is, or carries in its source chain, a cancellation
-///   (`Cancelled`, an `io::Error` or boxed error around it, a cancelled
-///   `TaskError`, `TimeoutError::Cancelled`, `GroupError::Cancelled`) is the
-///   cancellation.
-/// * Any other error of those types, or a string, is a failure, even if the
-///   code saw `Cancelled` before returning it (asyncio's test_taskgroup_08).
-/// * An error of another type cannot be looked into (the bound is only
-///   `Display`): it counts as the cancellation if the code saw `Cancelled`
-///   (`seen_cancel`), as a user error enum with a `From<Cancelled>` variant
-///   would, and as a failure otherwise.
-fn is_reaction_to_cancel<E: 'static>(e: &E, seen_cancel: bool) -> bool {
-    let any = e as &dyn Any;
-    let transparent = any.is::<&str>()
-        || any.is::<String>()
-        || any.is::<std::io::Error>()
-        || any.is::<TaskError>()
-        || any.is::<TimeoutError>()
-        || any.is::<GroupError>()
-        || any.is::<Box<dyn std::error::Error>>()
-        || any.is::<Box<dyn std::error::Error + Send + Sync>>();
-    is_cancellation(e) || (seen_cancel && !transparent)
-}
-
-/// Whether `e` is, or carries, a cancellation (for the types that can be
-/// looked into).
-fn is_cancellation<E: 'static>(e: &E) -> bool {
-    let any = e as &dyn Any;
-    any.is::<Cancelled>()
-        || any
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| crate::is_cancelled(e))
-        || any
-            .downcast_ref::<TaskError>()
-            .is_some_and(TaskError::is_cancelled)
-        || any
-            .downcast_ref::<TimeoutError>()
-            .is_some_and(TimeoutError::is_cancelled)
-        || any
-            .downcast_ref::<GroupError>()
-            .is_some_and(GroupError::is_cancelled)
-        || any
-            .downcast_ref::<Box<dyn std::error::Error>>()
-            .is_some_and(|e| crate::is_cancelled(&**e))
-        || any
-            .downcast_ref::<Box<dyn std::error::Error + Send + Sync>>()
-            .is_some_and(|e| crate::is_cancelled(&**e))
 }

@@ -10,14 +10,16 @@ mod done;
 mod error;
 mod gather;
 mod group;
+mod group_error;
 mod shield;
 mod timeout;
 mod wait_set;
 
 pub use error::{
-    AsCompletedError, Elapsed, FailedTask, Failure, FailureKind, GatherError, GroupClosed,
-    GroupError, NextError, NextResult, TimeoutError, TimeoutStateError, WaitError,
+    AsCompletedError, Elapsed, GatherError, NextError, NextResult, TimeoutError, TimeoutStateError,
+    WaitError,
 };
+pub use group_error::{BoxError, FailedTask, Failure, FailureKind, GroupClosed, GroupError};
 pub use shield::{Shield, shield};
 pub use timeout::{Timeout, TimeoutHandle, timeout, timeout_at, wait_for};
 

@@ -127,13 +127,15 @@ impl<T> Fallible for Vec<T> {
 
 impl<T: Fallible> Waitable for Task<T> {
     fn has_failed(&self) -> bool {
-        self.is_panicked() || self.peek_output().is_some_and(Fallible::is_failure)
+        self.is_panicked()
+            || self.is_failed()
+            || self.peek_output().is_some_and(Fallible::is_failure)
     }
 }
 
 impl Waitable for TaskRef {
     fn has_failed(&self) -> bool {
-        self.is_panicked()
+        self.is_panicked() || self.is_failed()
     }
 }
 
