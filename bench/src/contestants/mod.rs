@@ -4,10 +4,13 @@
 //! Adding a contestant: write a module with a unit struct implementing `Contestant` (return
 //! `None` for workloads it cannot run yet) and add one line to [`CONTESTANTS`]. The first entry
 //! is the subject: the table shows its ratio against every other contestant.
+//! `floor` is the smallest correct executor for these workloads (see its module): the ratio
+//! against it is how far a runtime is from the limit.
 //! (Planned: a raw `mio` contestant for a TCP echo workload; it would support only that one.)
 
 use crate::workloads::{Report, Workload, run};
 
+pub mod floor;
 pub mod smol;
 pub mod taskloop;
 pub mod tokio;
@@ -32,6 +35,10 @@ pub const CONTESTANTS: &[Entry] = &[
     Entry {
         name: "smol",
         run: run::<smol::Smol>,
+    },
+    Entry {
+        name: "floor",
+        run: run::<floor::Floor>,
     },
 ];
 
