@@ -15,8 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use taskloop::sync::{
-    LifoQueue, Order, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError,
-    TryPutError,
+    LifoQueue, Order, PriorityQueue, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
 };
 use taskloop::time::sleep;
 use taskloop::{Cancelled, spawn, wait_for, yield_now};
@@ -702,7 +701,10 @@ fn bounded_priority_queue_lets_putters_in_by_arrival() {
 fn task_done_more_times_than_items_is_an_error() {
     assert_eq!(Queue::<u8>::new().task_done(), Err(TaskDoneError));
     assert_eq!(LifoQueue::<u8>::lifo().task_done(), Err(TaskDoneError));
-    assert_eq!(PriorityQueue::<u8>::priority().task_done(), Err(TaskDoneError));
+    assert_eq!(
+        PriorityQueue::<u8>::priority().task_done(),
+        Err(TaskDoneError)
+    );
     let q = Queue::new();
     q.put_nowait(1).unwrap();
     assert_eq!(q.get_nowait(), Ok(1));
@@ -875,7 +877,10 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
         assert!(join_task.is_done());
         assert_eq!(join_task.await.unwrap(), Ok(()));
         assert!(q.put(None).await.unwrap().is_err());
-        assert!(matches!(q.put_nowait(None), Err(TryPutError::ShutDown(None))));
+        assert!(matches!(
+            q.put_nowait(None),
+            Err(TryPutError::ShutDown(None))
+        ));
         assert!(q.get().await.unwrap().is_err());
         assert_eq!(q.get_nowait().unwrap_err(), TryGetError::ShutDown);
         assert_eq!(q.task_done(), Err(TaskDoneError));
