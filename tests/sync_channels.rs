@@ -347,12 +347,14 @@ fn send_cancelled_after_room_was_reserved_inserts_nothing() {
 fn value_handed_to_a_cancelled_recv_goes_back_to_the_front() {
     run(async {
         let (tx, rx) = mpsc::unbounded();
-        let rx = Rc::new(RefCell::new(rx));
+        let slot = Rc::new(RefCell::new(Some(rx)));
         let reader = spawn({
-            let rx = rx.clone();
+            let slot = slot.clone();
             async move {
-                let mut rx = rx.borrow_mut();
-                rx.recv().await
+                let mut rx = slot.borrow_mut().take().unwrap();
+                let out = rx.recv().await;
+                *slot.borrow_mut() = Some(rx);
+                out
             }
         });
         yield_now().await.unwrap();
@@ -360,7 +362,7 @@ fn value_handed_to_a_cancelled_recv_goes_back_to_the_front() {
         tx.try_send(2).unwrap();
         reader.cancel();
         assert!(reader.await.unwrap_err().is_cancelled());
-        let mut rx = rx.borrow_mut();
+        let mut rx = slot.borrow_mut().take().unwrap();
         assert_eq!(rx.len(), 2);
         assert_eq!(rx.recv().await.unwrap(), Some(1));
         assert_eq!(rx.recv().await.unwrap(), Some(2));

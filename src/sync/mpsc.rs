@@ -190,7 +190,19 @@ impl<T> fmt::Debug for Sender<T> {
     }
 }
 
-/// The future returned by [`Sender::send`].
+/// The future returned by [`Sender::send`]: `Ok(Ok(()))` once the value
+/// is in the channel, `Ok(Err(SendError(value)))` if the receiver is gone.
+///
+/// # Examples
+/// ```
+/// use taskloop::sync::mpsc;
+/// # taskloop::run(async {
+/// let (tx, rx) = mpsc::channel(1);
+/// tx.send(1).await?.unwrap();
+/// drop(rx);
+/// assert_eq!(tx.send(2).await?, Err(mpsc::SendError(2)));
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Send<'a, T> {
@@ -335,7 +347,22 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// The future returned by [`Receiver::recv`].
+/// The future returned by [`Receiver::recv`]: the next value, or `None`
+/// once the channel is closed and drained. Dropping it leaves nothing
+/// behind.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::sync::mpsc;
+/// # taskloop::run(async {
+/// let (tx, mut rx) = mpsc::unbounded();
+/// let r = taskloop::wait_for(rx.recv(), Duration::from_millis(1)).await;
+/// assert!(r.unwrap_err().is_elapsed());
+/// tx.try_send("x").unwrap();
+/// assert_eq!(rx.recv().await?, Some("x"));
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Recv<'a, T> {

@@ -1,7 +1,7 @@
 //! A one-value channel: [`channel`] gives a [`Sender`] that sends once and
 //! a [`Receiver`] that is a future of the value.
 //!
-//! It is an unbounded [`mpsc`](super::mpsc) channel underneath, so it has
+//! It is an unbounded [`mpsc`] channel underneath, so it has
 //! the same guarantees; sending consumes the sender.
 //!
 //! # Examples
@@ -34,6 +34,15 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 
 /// Sends the one value; dropping it unsent makes the receiver fail with
 /// [`RecvError`].
+///
+/// # Examples
+/// ```
+/// use taskloop::sync::oneshot;
+/// let (tx, rx) = oneshot::channel();
+/// assert!(!tx.is_closed());
+/// drop(rx);
+/// assert_eq!(tx.send("late"), Err("late")); // the value comes back
+/// ```
 pub struct Sender<T> {
     /// The channel.
     inner: mpsc::Sender<T>,
@@ -70,7 +79,21 @@ impl<T> fmt::Debug for Sender<T> {
 /// # Cancellation
 /// A checkpoint, even when the value is there: a pending cancellation is
 /// delivered as `Err(Cancelled)`, and the value stays in the receiver for a
-/// later await or [`try_recv`](Self::try_recv).
+/// later await or [`try_recv`](Self::try_recv). A receive given up (as by
+/// a `wait_for` timeout) loses nothing either.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use taskloop::sync::oneshot;
+/// # taskloop::run(async {
+/// let (tx, mut rx) = oneshot::channel();
+/// let late = taskloop::wait_for(&mut rx, Duration::from_millis(1)).await;
+/// assert!(late.unwrap_err().is_elapsed());
+/// tx.send(7).unwrap();
+/// assert_eq!(rx.await?, Ok(7));
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
 pub struct Receiver<T> {
     /// The channel.
     inner: mpsc::Receiver<T>,

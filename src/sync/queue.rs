@@ -389,6 +389,9 @@ impl<T, O: Order<T>> Grantor<JoinList> for State<T, O> {
 /// A getter's wait, reaching the state through `C`.
 pub(crate) type GetWaiter<'a, T, O, C> = Waiter<'a, State<T, O>, GetList, C>;
 
+/// A getter's wait on a borrowed queue.
+type BorrowedGetWaiter<'a, T, O> = GetWaiter<'a, T, O, &'a RefCell<State<T, O>>>;
+
 /// Polls a getter's wait and settles what it returns: an item taken frees
 /// room for a putter; an item dropped by an immediate shutdown is dropped
 /// here, after the borrow.
@@ -759,7 +762,19 @@ impl<T, O: Order<T>> fmt::Debug for Queue<T, O> {
     }
 }
 
-/// The future returned by [`Queue::put`].
+/// The future returned by [`Queue::put`]: `Ok(Ok(()))` once the item is
+/// in, `Ok(Err(QueueShutDown(item)))` if the queue is shut down.
+///
+/// # Examples
+/// ```
+/// use taskloop::sync::{Queue, QueueShutDown};
+/// # taskloop::run(async {
+/// let queue = Queue::bounded(1);
+/// queue.put("a").await?.unwrap();
+/// queue.shutdown(false);
+/// assert_eq!(queue.put("b").await?, Err(QueueShutDown("b")));
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T, O: Order<T> = Fifo> {
     /// The queue.
@@ -804,13 +819,29 @@ impl<T, O: Order<T>> fmt::Debug for Put<'_, T, O> {
     }
 }
 
-/// The future returned by [`Queue::get`].
+/// The future returned by [`Queue::get`]: `Ok(Ok(item))`, or
+/// `Ok(Err(QueueShutDown(())))` once the queue is shut down and empty.
+///
+/// # Examples
+/// A get that times out leaves nothing behind:
+/// ```
+/// use std::time::Duration;
+/// use taskloop::sync::Queue;
+/// # taskloop::run(async {
+/// let queue = Queue::new();
+/// let r = taskloop::wait_for(queue.get(), Duration::from_millis(1)).await;
+/// assert!(r.unwrap_err().is_elapsed());
+/// assert_eq!(queue.getters(), 0);
+/// queue.put_nowait(1).unwrap();
+/// assert_eq!(queue.get().await?, Ok(1));
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T, O: Order<T> = Fifo> {
     /// The queue.
     cell: &'a RefCell<State<T, O>>,
     /// The place among the getters (taken out to leave before `drop` ends).
-    inner: Option<GetWaiter<'a, T, O, &'a RefCell<State<T, O>>>>,
+    inner: Option<BorrowedGetWaiter<'a, T, O>>,
 }
 
 impl<T, O: Order<T>> Future for Get<'_, T, O> {
@@ -842,6 +873,19 @@ impl<T, O: Order<T>> fmt::Debug for Get<'_, T, O> {
 }
 
 /// The future returned by [`Queue::join`].
+///
+/// # Examples
+/// ```
+/// use taskloop::sync::Queue;
+/// # taskloop::run(async {
+/// let queue = Queue::new();
+/// queue.put_nowait("job").unwrap();
+/// let job = queue.get().await?.unwrap();
+/// queue.task_done().unwrap(); // `job` is processed
+/// queue.join().await?;
+/// # let _ = job;
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<'a, T, O: Order<T> = Fifo> {
     /// The place among the joiners.

@@ -359,8 +359,10 @@ pub(crate) struct Waiter<'a, P: Grantor<K>, K = (), C: CellRef<P> = &'a RefCell<
     /// Whether a cancellation request is delivered here (cleared for the
     /// re-acquisition of a lock that a cancelled `Condition::wait` must do).
     cancellable: bool,
-    /// The lifetime of a borrowed cell, and the list.
-    _marker: PhantomData<(&'a (), fn() -> K)>,
+    /// The lifetime of a borrowed cell.
+    _borrow: PhantomData<&'a ()>,
+    /// The list.
+    _list: PhantomData<fn() -> K>,
 }
 
 impl<'a, P: Grantor<K>, K, C: CellRef<P>> Waiter<'a, P, K, C> {
@@ -371,7 +373,8 @@ impl<'a, P: Grantor<K>, K, C: CellRef<P>> Waiter<'a, P, K, C> {
             place: Place::New(request),
             slot: CancelSlot::new(),
             cancellable: true,
-            _marker: PhantomData,
+            _borrow: PhantomData,
+            _list: PhantomData,
         }
     }
 
