@@ -7,6 +7,7 @@
 mod util;
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
 use futures::StreamExt;
@@ -461,5 +462,28 @@ fn stream_next_delivers_cancellation_and_goes_on() {
         // It returned after seeing the cancellation: it ends cancelled.
         assert!(t.await.unwrap_err().is_cancelled());
         assert_eq!(*seen.borrow(), ["Some(Err(Cancelled))", "Some(Ok(5))"]);
+    });
+}
+
+/// A `next()` dropped while pending keeps the receiver's place: the value
+/// handed to it meanwhile is the next one received, by `next`, `recv` or
+/// `try_recv`.
+#[test]
+fn dropped_next_keeps_the_receivers_place_and_its_value() {
+    run(async {
+        let (tx, mut rx) = mpsc::unbounded();
+        {
+            let mut next = rx.next();
+            let polled = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::pin::Pin::new(&mut next).poll(cx))
+            })
+            .await;
+            assert!(polled.is_pending());
+        }
+        tx.try_send(1).unwrap(); // handed to the receiver's kept place
+        tx.try_send(2).unwrap();
+        assert_eq!(rx.len(), 2);
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.next().await.map(Result::unwrap), Some(2));
     });
 }

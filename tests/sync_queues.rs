@@ -306,37 +306,41 @@ fn get_timing_out_under_wait_for_leaves_no_getter() {
 }
 
 /// The asyncio catalogue's verified race: a put at the deadline of a
-/// `wait_for(q.get())` gives a timeout, and the item stays in the queue.
+/// `wait_for(q.get())`. The item is never lost: if the put's timer fires
+/// first, the item is handed over and the getter resumes with it before the
+/// deadline is processed; if the deadline's fires first, the get times out
+/// and the item stays in the queue (asyncio's verified outcome).
 #[test]
 fn get_under_wait_for_racing_a_put_at_the_deadline_times_out_and_keeps_the_item() {
-    run(async {
-        let q = Rc::new(Queue::new());
-        let putter = spawn({
-            let q = q.clone();
-            async move {
-                sleep(ms(50)).await?;
-                q.put_nowait(1).unwrap();
-                Ok::<_, Cancelled>(())
+    for put_first in [true, false] {
+        run(async {
+            let q = Rc::new(Queue::new());
+            let putter = spawn({
+                let q = q.clone();
+                async move {
+                    sleep(ms(50)).await?;
+                    q.put_nowait(1).unwrap();
+                    Ok::<_, Cancelled>(q.qsize())
+                }
+            });
+            if put_first {
+                yield_now().await.unwrap(); // the putter's timer is first
             }
-        });
-        let r = wait_for(q.get(), ms(50)).await;
-        putter.await.unwrap().unwrap();
-        match r {
-            // The put came first and handed the item over; the timeout's
-            // cancellation won over the grant, which went back.
-            Err(e) => {
-                assert!(e.is_elapsed());
-                assert_eq!(q.qsize(), 1);
+            let t0 = taskloop::time::now();
+            let r = wait_for(q.get(), ms(50)).await;
+            assert_eq!(since(t0), ms(50));
+            assert_eq!(q.getters(), 0);
+            if put_first {
+                assert_eq!(r.unwrap(), Ok(Ok(1)));
+                assert_eq!(putter.await.unwrap(), Ok(1)); // in flight to us
+                assert!(q.empty());
+            } else {
+                assert!(r.unwrap_err().is_elapsed());
+                assert_eq!(putter.await.unwrap(), Ok(1));
                 assert_eq!(q.get_nowait(), Ok(1));
             }
-            // Or the getter resumed with it before the deadline fired.
-            Ok(got) => {
-                assert_eq!(got, Ok(Ok(1)));
-                assert!(q.empty());
-            }
-        }
-        assert_eq!(q.getters(), 0);
-    });
+        });
+    }
 }
 
 /// QueuePutTests.test_get_cancel_drop_one_pending_reader: an item handed
@@ -987,4 +991,23 @@ fn item_given_back_after_an_immediate_shutdown_is_dropped_and_counted_done() {
         q.task_done().unwrap();
         q.join().await.unwrap();
     });
+}
+
+/// _QueueShutdownTestMixin for LifoQueueShutdownTests and
+/// PriorityQueueShutdownTests: after a gentle shutdown, gets drain the items
+/// left in the queue's own order, then fail.
+#[test]
+fn gentle_shutdown_drains_in_each_order_then_fails() {
+    fn drain<O: Order<i32>>(q: Queue<i32, O>) -> Vec<Result<i32, TryGetError>> {
+        for i in [2, 1, 3] {
+            q.put_nowait(i).unwrap();
+        }
+        q.shutdown(false);
+        assert_eq!(q.put_nowait(4), Err(TryPutError::ShutDown(4)));
+        (0..4).map(|_| q.get_nowait()).collect()
+    }
+    let end = Err(TryGetError::ShutDown);
+    assert_eq!(drain(Queue::new()), [Ok(2), Ok(1), Ok(3), end]);
+    assert_eq!(drain(LifoQueue::lifo()), [Ok(3), Ok(1), Ok(2), end]);
+    assert_eq!(drain(PriorityQueue::priority()), [Ok(1), Ok(2), Ok(3), end]);
 }
