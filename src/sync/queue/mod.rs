@@ -20,9 +20,9 @@
 //! Invariant: while getters wait, the buffer is empty (a put hands its item
 //! over instead of buffering it).
 
-mod core;
 mod error;
 mod order;
+mod state;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -30,10 +30,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use self::core::{BorrowedGetWaiter, JoinList, PutList, finish_put};
-pub(crate) use self::core::{GetWaiter, State, drop_discarded, poll_get, with_wakes};
 pub use self::error::{QueueShutDown, TaskDoneError, TryGetError, TryPutError};
 pub use self::order::{Fifo, Lifo, Order, Priority};
+use self::state::{BorrowedGetWaiter, JoinList, PutList, finish_put};
+pub(crate) use self::state::{GetWaiter, State, drop_discarded, poll_get, with_wakes};
 use super::waiters::Waiter;
 use crate::cancel::Cancelled;
 
