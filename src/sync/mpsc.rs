@@ -122,8 +122,8 @@ impl<T> Sender<T> {
     /// # Errors
     /// `Ok(Err(SendError(value)))` if the receiver was dropped or closed,
     /// before or while waiting.
-    pub fn send(&self, value: T) -> Send<'_, T> {
-        Send {
+    pub fn send(&self, value: T) -> SendFuture<'_, T> {
+        SendFuture {
             put: Put::new(&self.chan.state, value),
         }
     }
@@ -205,12 +205,12 @@ impl<T> fmt::Debug for Sender<T> {
 /// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
-pub struct Send<'a, T> {
+pub struct SendFuture<'a, T> {
     /// The put into the channel's queue.
     put: Put<'a, T, Fifo>,
 }
 
-impl<T> Future for Send<'_, T> {
+impl<T> Future for SendFuture<'_, T> {
     type Output = Result<Result<(), SendError<T>>, Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
