@@ -1011,3 +1011,111 @@ fn gentle_shutdown_drains_in_each_order_then_fails() {
     assert_eq!(drain(LifoQueue::lifo()), [Ok(3), Ok(1), Ok(2), end]);
     assert_eq!(drain(PriorityQueue::priority()), [Ok(1), Ok(2), Ok(3), end]);
 }
+
+// ---------------------------------------------------------------------------
+// Model check
+
+/// One step of the model check.
+#[derive(Clone, Debug)]
+enum Op {
+    SpawnGet,
+    SpawnPut,
+    PutNowait,
+    GetNowait,
+    Cancel(usize),
+    Yield,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Op::SpawnGet),
+        Just(Op::SpawnPut),
+        Just(Op::PutNowait),
+        Just(Op::GetNowait),
+        (0usize..32).prop_map(Op::Cancel),
+        Just(Op::Yield),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Any mix of waiting and non-waiting puts and gets, cancellations at
+    /// any moment and a final shutdown: every item put is received exactly
+    /// once, no cancelled putter's item is ever received, nobody is left
+    /// waiting, and the unfinished count is the number of items put.
+    #[test]
+    fn every_item_put_is_received_exactly_once(
+        maxsize in proptest::option::of(1usize..4),
+        ops in proptest::collection::vec(op(), 0..60),
+    ) {
+        let (put, got) = run(async move {
+            let q = Rc::new(Queue::<u32>::with_maxsize(maxsize));
+            let mut getters = Vec::new();
+            let mut putters = Vec::new();
+            let mut put_nowait = Vec::new();
+            let mut got = Vec::new();
+            let mut next = 0u32;
+            for op in ops {
+                match op {
+                    Op::SpawnGet => getters.push(spawn_get(&q)),
+                    Op::SpawnPut => {
+                        putters.push((next, spawn_put(&q, next)));
+                        next += 1;
+                    }
+                    Op::PutNowait => {
+                        if q.put_nowait(next).is_ok() {
+                            put_nowait.push(next);
+                        }
+                        next += 1;
+                    }
+                    Op::GetNowait => got.extend(q.get_nowait().ok()),
+                    Op::Cancel(i) => {
+                        let n = getters.len() + putters.len();
+                        if n > 0 {
+                            let i = i % n;
+                            if i < getters.len() {
+                                getters[i].cancel();
+                            } else {
+                                putters[i - getters.len()].1.cancel();
+                            }
+                        }
+                    }
+                    Op::Yield => yield_now().await.unwrap(),
+                }
+            }
+            yield_n(2).await;
+            q.shutdown(false);
+            let mut put = put_nowait;
+            for (v, t) in putters {
+                match t.await {
+                    Ok(Ok(Ok(()))) => put.push(v),
+                    Ok(Ok(Err(QueueShutDown(back)))) => assert_eq!(back, v),
+                    Ok(Err(_)) => panic!("a task returning Err(Cancelled) ends cancelled"),
+                    Err(e) => assert!(e.is_cancelled()),
+                }
+            }
+            for t in getters {
+                match t.await {
+                    Ok(Ok(Ok(v))) => got.push(v),
+                    Ok(Ok(Err(QueueShutDown(())))) => {}
+                    Ok(Err(_)) => panic!("a task returning Err(Cancelled) ends cancelled"),
+                    Err(e) => assert!(e.is_cancelled()),
+                }
+            }
+            while let Ok(v) = q.get_nowait() {
+                got.push(v);
+            }
+            assert_eq!(q.get_nowait(), Err(TryGetError::ShutDown));
+            assert_eq!(q.qsize(), 0);
+            assert_eq!((q.getters(), q.putters()), (0, 0));
+            assert_eq!(q.unfinished_tasks(), put.len());
+            (put, got)
+        });
+        let (mut put, mut got) = (put, got);
+        put.sort_unstable();
+        got.sort_unstable();
+        proptest::prop_assert_eq!(put, got);
+    }
+}
