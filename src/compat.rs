@@ -12,6 +12,7 @@ use futures_core::future::FusedFuture;
 use futures_core::stream::{FusedStream, Stream};
 use futures_task::{LocalFutureObj, LocalSpawn, SpawnError};
 
+use crate::sync::mpsc;
 use crate::time::{Interval, Sleep};
 use crate::wait::{NextError, TaskHandle};
 use crate::{AsCompleted, Cancelled, Promise, Spawner, Task, Timeout, YieldNow};
@@ -48,6 +49,23 @@ impl<W: TaskHandle> Stream for AsCompleted<W> {
 impl<W: TaskHandle> FusedStream for AsCompleted<W> {
     fn is_terminated(&self) -> bool {
         self.remaining() == 0
+    }
+}
+
+impl<T> Stream for mpsc::Receiver<T> {
+    /// Each value received; `Err(Cancelled)` when the task's cancellation
+    /// is delivered at the receive (no value is taken; the stream goes on).
+    /// The stream ends once the channel is closed and drained.
+    type Item = Result<T, Cancelled>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Result::transpose)
+    }
+}
+
+impl<T> FusedStream for mpsc::Receiver<T> {
+    fn is_terminated(&self) -> bool {
+        mpsc::Receiver::is_terminated(self)
     }
 }
 

@@ -35,10 +35,18 @@
 //!   delivered before anything else in each poll, and wins over a grant that
 //!   arrived meanwhile (the grant is handed on), as asyncio's task
 //!   throws `CancelledError` into a coroutine whose future was already done.
+//! * A primitive with several lists in one state (a queue's getters and
+//!   putters) implements [`Grantor<K>`] once per list, with a marker type
+//!   `K` naming the list; the lists are independent FIFOs.
+//! * A [`Waiter`] reaches its primitive's cell through a [`CellRef`]: a
+//!   plain reference, or a handle the waiter owns (an `Rc`), so that a
+//!   value that is not a future (a channel receiver used as a `Stream`) can
+//!   keep a waiter across polls.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -291,8 +299,9 @@ impl WakeList {
     }
 }
 
-/// A primitive's state, as its waiters see it.
-pub(crate) trait Grantor {
+/// A primitive's state, as the waiters of one of its lists see it; `K`
+/// names the list when the state has several.
+pub(crate) trait Grantor<K = ()> {
     /// What a waiter asks for (a permit count, an item to put).
     type Request;
     /// What it is given (permits, an item, a lock).
@@ -324,12 +333,25 @@ enum Place<R> {
     Done,
 }
 
+/// How a [`Waiter`] reaches its primitive's cell.
+pub(crate) trait CellRef<P> {
+    /// The primitive's cell.
+    fn cell(&self) -> &RefCell<P>;
+}
+
+impl<P> CellRef<P> for &RefCell<P> {
+    fn cell(&self) -> &RefCell<P> {
+        self
+    }
+}
+
 /// A future waiting in a primitive's [`Waiters`] for a grant: a
 /// cancellation checkpoint that never loses a grant (the ground rules).
+/// `K` names the list (see [`Grantor`]); `C` is how the cell is reached.
 #[must_use = "futures do nothing unless awaited"]
-pub(crate) struct Waiter<'a, P: Grantor> {
+pub(crate) struct Waiter<'a, P: Grantor<K>, K = (), C: CellRef<P> = &'a RefCell<P>> {
     /// The primitive.
-    cell: &'a RefCell<P>,
+    cell: C,
     /// The request, or the key once queued.
     place: Place<P::Request>,
     /// The registration that makes a cancellation wake this wait.
@@ -337,22 +359,28 @@ pub(crate) struct Waiter<'a, P: Grantor> {
     /// Whether a cancellation request is delivered here (cleared for the
     /// re-acquisition of a lock that a cancelled `Condition::wait` must do).
     cancellable: bool,
+    /// The lifetime of a borrowed cell.
+    _borrow: PhantomData<&'a ()>,
+    /// The list.
+    _list: PhantomData<fn() -> K>,
 }
 
-impl<'a, P: Grantor> Waiter<'a, P> {
+impl<'a, P: Grantor<K>, K, C: CellRef<P>> Waiter<'a, P, K, C> {
     /// A wait for `request`, served by the primitive in `cell`.
-    pub(crate) fn new(cell: &'a RefCell<P>, request: P::Request) -> Self {
+    pub(crate) fn new(cell: C, request: P::Request) -> Self {
         Waiter {
             cell,
             place: Place::New(request),
             slot: CancelSlot::new(),
             cancellable: true,
+            _borrow: PhantomData,
+            _list: PhantomData,
         }
     }
 
     /// A wait that a cancellation does not interrupt.
     #[allow(dead_code)] // For `Condition`'s re-acquisition.
-    pub(crate) fn uncancellable(cell: &'a RefCell<P>, request: P::Request) -> Self {
+    pub(crate) fn uncancellable(cell: C, request: P::Request) -> Self {
         let mut w = Waiter::new(cell, request);
         w.cancellable = false;
         w
@@ -373,7 +401,7 @@ impl<'a, P: Grantor> Waiter<'a, P> {
         let mut wakes = WakeList::new();
         let dropped_request;
         {
-            let mut state = self.cell.borrow_mut();
+            let mut state = self.cell.cell().borrow_mut();
             match state.waiters().remove(key) {
                 Left::Granted(g) => {
                     dropped_request = None;
@@ -390,9 +418,9 @@ impl<'a, P: Grantor> Waiter<'a, P> {
     }
 }
 
-impl<P: Grantor> Unpin for Waiter<'_, P> {}
+impl<P: Grantor<K>, K, C: CellRef<P>> Unpin for Waiter<'_, P, K, C> {}
 
-impl<P: Grantor> Future for Waiter<'_, P> {
+impl<P: Grantor<K>, K, C: CellRef<P>> Future for Waiter<'_, P, K, C> {
     type Output = Result<P::Grant, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -405,7 +433,7 @@ impl<P: Grantor> Future for Waiter<'_, P> {
         }
         let replaced;
         {
-            let mut state = this.cell.borrow_mut();
+            let mut state = this.cell.cell().borrow_mut();
             match std::mem::replace(&mut this.place, Place::Done) {
                 Place::New(request) => match state.try_now(request) {
                     Ok(g) => return Poll::Ready(Ok(g)),
@@ -434,13 +462,13 @@ impl<P: Grantor> Future for Waiter<'_, P> {
     }
 }
 
-impl<P: Grantor> Drop for Waiter<'_, P> {
+impl<P: Grantor<K>, K, C: CellRef<P>> Drop for Waiter<'_, P, K, C> {
     fn drop(&mut self) {
         self.leave();
     }
 }
 
-impl<P: Grantor> fmt::Debug for Waiter<'_, P> {
+impl<P: Grantor<K>, K, C: CellRef<P>> fmt::Debug for Waiter<'_, P, K, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let place = match self.place {
             Place::New(_) => "new",
