@@ -7,13 +7,17 @@
 //! * `as_completed` prints results as they arrive;
 //! * `wait(FirstCompleted)` races the mirrors for the fastest one;
 //! * a task group downloads "chunks" and aborts all of them on the first
-//!   failure, waiting for every clean-up.
+//!   failure, waiting for every clean-up, and reports the typed errors;
+//! * a work queue feeds a pool of workers, at most two probing at once
+//!   (a `Semaphore`), with results coming back over a channel.
 //!
 //! Run with `cargo run --example demo` (add `RUST_LOG=debug` for the log).
 
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use taskloop::sync::{Queue, Semaphore, mpsc};
 use taskloop::time::sleep;
 use taskloop::{Cancelled, ReturnWhen, as_completed, spawn_named, task_group, wait, wait_for};
 
@@ -151,7 +155,59 @@ async fn main_async() -> Result<(), Box<dyn std::error::Error>> {
     .await;
     match outcome {
         Ok(what) => println!("  downloaded {what}"),
-        Err(e) => println!("  group failed after every clean-up: {e}"),
+        Err(e) => {
+            println!("  group failed after every clean-up: {e}");
+            // The errors are values: take the probe errors out, by type.
+            if let (Some(probe_errors), _) = e.split_by_type::<ProbeError>() {
+                for f in probe_errors.leaves() {
+                    let who = f.task.as_ref().map_or("the body", |t| t.name.as_str());
+                    println!("    {who}: {:?}", f.downcast_ref::<ProbeError>().unwrap());
+                }
+            }
+        }
+    }
+
+    println!("4. a work queue and a pool of 3 workers, at most 2 probing at once:");
+    let jobs = Rc::new(Queue::bounded(2));
+    let probing = Rc::new(Semaphore::new(2));
+    let (results, mut inbox) = mpsc::unbounded();
+    let workers: Vec<_> = (1..=3)
+        .map(|w| {
+            let (jobs, probing, results) = (jobs.clone(), probing.clone(), results.clone());
+            spawn_named(format!("worker-{w}"), async move {
+                // `get` fails once the queue is shut down and drained.
+                while let Ok(m) = jobs.get().await? {
+                    let outcome = {
+                        let _permit = probing.acquire().await?;
+                        wait_for(probe(m), Duration::from_millis(100)).await
+                    };
+                    let line = match outcome {
+                        Ok(Ok(took)) => format!("ok in {} ms", took.as_millis()),
+                        Ok(Err(e)) => format!("failed: {e}"),
+                        Err(e) => format!("timed out ({e})"),
+                    };
+                    // Only fails if the receiver is gone: nobody to tell.
+                    let _ = results
+                        .send(format!("worker-{w} {}: {line}", m.name))
+                        .await?;
+                    let _ = jobs.task_done();
+                }
+                Ok::<_, Cancelled>(())
+            })
+        })
+        .collect();
+    drop(results);
+    for m in MIRRORS {
+        // Waits while the queue is full: the producer goes at the workers' pace.
+        jobs.put(m).await?.map_err(|_| "queue shut down")?;
+    }
+    jobs.join().await?; // every job marked done
+    jobs.shutdown(false);
+    while let Some(line) = inbox.recv().await? {
+        println!("  {line}");
+    }
+    for w in workers {
+        w.await??;
     }
     Ok(())
 }
