@@ -39,6 +39,9 @@ pub enum Workload {
     WaitFirstJoinSet,
     ShutdownPending,
     AsCompletedTimeout,
+    PingPong,
+    LockContended,
+    SemaphoreFanout,
 }
 
 /// One column of the results table for a workload: the median of `key` over repetitions.
@@ -69,6 +72,11 @@ pub struct Spec {
     pub needs_baseline: bool,
     pub metrics: &'static [Metric],
 }
+
+/// `lock_contended`: tasks contending for the lock.
+pub const LOCK_TASKS: u64 = 100;
+/// `semaphore_fanout`: the semaphore's permits.
+pub const FANOUT_PERMITS: usize = 100;
 
 pub const SPECS: &[Spec] = &[
     Spec {
@@ -237,6 +245,45 @@ pub const SPECS: &[Spec] = &[
         needs_baseline: false,
         metrics: &[metric("ns_per_op", "ns/item")],
     },
+    Spec {
+        workload: Workload::PingPong,
+        name: "ping_pong",
+        legend: "two tasks bounce a message {n} times through two bounded channels of capacity 1 \
+                 (taskloop mpsc, tokio mpsc, async-channel on smol)",
+        n_full: 200_000,
+        n_quick: 20_000,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/round trip"),
+            metric("cpu_ns_per_op", "CPU ns/round trip"),
+        ],
+    },
+    Spec {
+        workload: Workload::LockContended,
+        name: "lock_contended",
+        legend: "100 tasks each take a lock, yield inside, release; {n} acquisitions in all \
+                 (taskloop Lock, tokio Mutex, async-lock Mutex)",
+        n_full: 200_000,
+        n_quick: 20_000,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/acquisition"),
+            metric("cpu_ns_per_op", "CPU ns/acquisition"),
+        ],
+    },
+    Spec {
+        workload: Workload::SemaphoreFanout,
+        name: "semaphore_fanout",
+        legend: "{n} tasks bounded by a semaphore of 100, each yields once holding its permit \
+                 (taskloop Semaphore, tokio Semaphore, async-lock Semaphore)",
+        n_full: 100_000,
+        n_quick: 10_000,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/task"),
+            metric("cpu_ns_per_op", "CPU ns/task"),
+        ],
+    },
 ];
 
 /// Chains run by `chained_spawn_warm`; the first warms the allocator and caches.
@@ -302,6 +349,18 @@ pub trait Contestant {
     fn as_completed_timeout(_n: u64) -> Option<Report> {
         None
     }
+    /// Two tasks, two bounded channels of capacity 1, `n` round trips.
+    fn ping_pong(_n: u64) -> Option<Report> {
+        None
+    }
+    /// [`LOCK_TASKS`] tasks share `n` acquisitions of one lock, yielding while holding it.
+    fn lock_contended(_n: u64) -> Option<Report> {
+        None
+    }
+    /// `n` tasks, each holding one of [`FANOUT_PERMITS`] permits across a yield.
+    fn semaphore_fanout(_n: u64) -> Option<Report> {
+        None
+    }
 }
 
 /// Dispatch one workload to contestant `C`.
@@ -324,6 +383,9 @@ pub fn run<C: Contestant>(workload: Workload, n: u64) -> Option<Report> {
         Workload::WaitFirstJoinSet => C::wait_first_joinset(n),
         Workload::ShutdownPending => C::shutdown_pending(n),
         Workload::AsCompletedTimeout => C::as_completed_timeout(n),
+        Workload::PingPong => C::ping_pong(n),
+        Workload::LockContended => C::lock_contended(n),
+        Workload::SemaphoreFanout => C::semaphore_fanout(n),
     }
 }
 

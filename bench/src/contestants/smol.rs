@@ -15,7 +15,7 @@ use futures_lite::future::{or, yield_now};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    Contestant, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
     YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
@@ -251,5 +251,69 @@ impl Contestant for Smol {
         let span = Span::start();
         drop(ex);
         Some(Report::new(span.stop(), n))
+    }
+
+    fn ping_pong(n: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let (ping_tx, ping_rx) = async_channel::bounded::<u64>(1);
+            let (pong_tx, pong_rx) = async_channel::bounded::<u64>(1);
+            let span = Span::start();
+            let echo = ex.spawn(async move {
+                while let Ok(v) = ping_rx.recv().await {
+                    pong_tx.send(v).await.unwrap();
+                }
+            });
+            for i in 0..n {
+                ping_tx.send(i).await.unwrap();
+                assert_eq!(pong_rx.recv().await, Ok(i));
+            }
+            drop(ping_tx);
+            echo.await;
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn lock_contended(n: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let lock = Rc::new(async_lock::Mutex::new(0u64));
+            let span = Span::start();
+            let tasks: Vec<_> = (0..LOCK_TASKS)
+                .map(|_| {
+                    let lock = lock.clone();
+                    ex.spawn(async move {
+                        for _ in 0..n / LOCK_TASKS {
+                            let mut guard = lock.lock().await;
+                            *guard += 1;
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await;
+            }
+            assert_eq!(*lock.lock().await, n / LOCK_TASKS * LOCK_TASKS);
+            Report::new(span.stop(), n / LOCK_TASKS * LOCK_TASKS)
+        }))
+    }
+
+    fn semaphore_fanout(n: u64) -> Option<Report> {
+        Some(block_on(|ex| async move {
+            let sem = Rc::new(async_lock::Semaphore::new(FANOUT_PERMITS));
+            let span = Span::start();
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let sem = sem.clone();
+                    ex.spawn(async move {
+                        let _permit = sem.acquire().await;
+                        yield_now().await;
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await;
+            }
+            Report::new(span.stop(), n)
+        }))
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    Contestant, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
     YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
@@ -265,5 +265,72 @@ impl Contestant for Taskloop {
             assert_eq!(timed_out, n);
             Some(Report::new(span.stop(), n))
         })
+    }
+
+    fn ping_pong(n: u64) -> Option<Report> {
+        use taskloop::sync::mpsc;
+        Some(block_on(async move {
+            let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
+            let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
+            let span = Span::start();
+            let echo = taskloop::spawn(async move {
+                while let Some(v) = ping_rx.recv().await.unwrap() {
+                    pong_tx.send(v).await.unwrap().unwrap();
+                }
+            });
+            for i in 0..n {
+                ping_tx.send(i).await.unwrap().unwrap();
+                assert_eq!(pong_rx.recv().await.unwrap(), Some(i));
+            }
+            drop(ping_tx);
+            echo.await.unwrap();
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn lock_contended(n: u64) -> Option<Report> {
+        use std::rc::Rc;
+        Some(block_on(async move {
+            let lock = Rc::new(taskloop::sync::Lock::new(0u64));
+            let span = Span::start();
+            let tasks: Vec<_> = (0..LOCK_TASKS)
+                .map(|_| {
+                    let lock = lock.clone();
+                    taskloop::spawn(async move {
+                        for _ in 0..n / LOCK_TASKS {
+                            let mut guard = lock.acquire().await.unwrap();
+                            *guard += 1;
+                            taskloop::yield_now().await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert_eq!(*lock.acquire().await.unwrap(), n / LOCK_TASKS * LOCK_TASKS);
+            Report::new(span.stop(), n / LOCK_TASKS * LOCK_TASKS)
+        }))
+    }
+
+    fn semaphore_fanout(n: u64) -> Option<Report> {
+        use std::rc::Rc;
+        Some(block_on(async move {
+            let sem = Rc::new(taskloop::sync::Semaphore::new(FANOUT_PERMITS));
+            let span = Span::start();
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let sem = sem.clone();
+                    taskloop::spawn(async move {
+                        let _permit = sem.acquire().await.unwrap();
+                        taskloop::yield_now().await.unwrap();
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            Report::new(span.stop(), n)
+        }))
     }
 }

@@ -11,7 +11,7 @@ use tokio::time::{sleep, timeout};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, LOADED_SLEEP, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    Contestant, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
     YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
@@ -281,5 +281,72 @@ impl Contestant for Tokio {
         drop(local);
         drop(rt);
         Some(Report::new(span.stop(), n))
+    }
+
+    fn ping_pong(n: u64) -> Option<Report> {
+        use tokio::sync::mpsc;
+        Some(block_on(async move {
+            let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
+            let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
+            let span = Span::start();
+            let echo = spawn_local(async move {
+                while let Some(v) = ping_rx.recv().await {
+                    pong_tx.send(v).await.unwrap();
+                }
+            });
+            for i in 0..n {
+                ping_tx.send(i).await.unwrap();
+                assert_eq!(pong_rx.recv().await, Some(i));
+            }
+            drop(ping_tx);
+            echo.await.unwrap();
+            Report::new(span.stop(), n)
+        }))
+    }
+
+    fn lock_contended(n: u64) -> Option<Report> {
+        use std::rc::Rc;
+        Some(block_on(async move {
+            let lock = Rc::new(tokio::sync::Mutex::new(0u64));
+            let span = Span::start();
+            let tasks: Vec<_> = (0..LOCK_TASKS)
+                .map(|_| {
+                    let lock = lock.clone();
+                    spawn_local(async move {
+                        for _ in 0..n / LOCK_TASKS {
+                            let mut guard = lock.lock().await;
+                            *guard += 1;
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert_eq!(*lock.lock().await, n / LOCK_TASKS * LOCK_TASKS);
+            Report::new(span.stop(), n / LOCK_TASKS * LOCK_TASKS)
+        }))
+    }
+
+    fn semaphore_fanout(n: u64) -> Option<Report> {
+        use std::rc::Rc;
+        Some(block_on(async move {
+            let sem = Rc::new(tokio::sync::Semaphore::new(FANOUT_PERMITS));
+            let span = Span::start();
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let sem = sem.clone();
+                    spawn_local(async move {
+                        let _permit = sem.acquire().await.unwrap();
+                        yield_now().await;
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            Report::new(span.stop(), n)
+        }))
     }
 }
