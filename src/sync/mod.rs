@@ -1,5 +1,6 @@
-//! Synchronisation primitives for tasks on one loop: asyncio's `Event` and
-//! `Semaphore`, built on one waiter list.
+//! Synchronisation primitives for tasks on one loop: asyncio's `Event`,
+//! `Lock`, `Condition`, `Semaphore`, `BoundedSemaphore` and `Barrier`, built
+//! on one waiter list.
 //!
 //! Everything here is single-threaded (no atomics, no `Send` needed: share
 //! a primitive between tasks with `Rc`), and every wait is a cancellation
@@ -7,10 +8,26 @@
 //! primitive follows are the ground rules of the waiter list
 //! (`sync/waiters.rs`): FIFO, no barging, a grant handed on when its waiter
 //! is cancelled, wakes after the state is released.
+//!
+//! The Rust shapes: [`Lock`] holds its data like `std::sync::Mutex` and
+//! releases on drop of its [`LockGuard`]; [`Condition`] takes and gives back
+//! that guard like `std::sync::Condvar` (a cancelled wait hands the guard
+//! back inside [`WaitCancelled`], the lock held again); semaphore permits
+//! release on drop. [`Barrier`] is asyncio's state machine on [`Condition`].
 
+mod barrier;
+mod condition;
 mod event;
+mod lock;
 mod semaphore;
 mod waiters;
 
+pub use barrier::{Barrier, BarrierWaitError};
+pub use condition::{
+    Condition, ConditionWait, ConditionWaitTimeout, WaitCancelled, WaitTimeoutResult,
+};
 pub use event::{Event, EventWait};
-pub use semaphore::{Acquire, Semaphore, SemaphorePermit, TryAcquireError};
+pub use lock::{Lock, LockAcquire, LockGuard, TryLockError};
+pub use semaphore::{
+    Acquire, BoundedSemaphore, ReleaseError, Semaphore, SemaphorePermit, TryAcquireError,
+};
