@@ -149,6 +149,12 @@ impl<T> Lock<T> {
         self.state.borrow().locked
     }
 
+    /// How many tasks wait for the lock (not counting one it was handed to
+    /// that has not resumed yet).
+    pub fn waiters(&self) -> usize {
+        self.state.borrow().waiters.len()
+    }
+
     /// The data, the lock being no longer needed.
     pub fn into_inner(self) -> T {
         self.data.into_inner()
