@@ -93,7 +93,7 @@ fn lock_serves_waiters_in_arrival_order_one_release_at_a_time() {
         assert_eq!(*log.borrow(), ["c1", "c2", "c3"]);
         rel[2].set();
         for t in [t1, t2, t3] {
-            t.await.unwrap().unwrap();
+            join_soon(t).await.unwrap().unwrap();
         }
         assert!(!lock.locked());
     });
@@ -113,7 +113,7 @@ fn lock_waiter_cancelled_before_the_grant_leaves_the_queue() {
         yield_now().await.unwrap();
         assert_eq!(lock.waiters(), 1);
         t.cancel();
-        assert!(t.await.unwrap_err().is_cancelled());
+        assert!(join_soon(t).await.unwrap_err().is_cancelled());
         assert_eq!(lock.waiters(), 0);
         assert!(lock.locked());
         drop(held);
@@ -168,9 +168,9 @@ fn lock_release_skips_a_waiter_cancelled_in_the_same_turn() {
         assert_eq!(lock.waiters(), 2);
         ra.set();
         tb.cancel();
-        ta.await.unwrap().unwrap();
-        assert!(tb.await.unwrap_err().is_cancelled());
-        tc.await.unwrap().unwrap();
+        join_soon(ta).await.unwrap().unwrap();
+        assert!(join_soon(tb).await.unwrap_err().is_cancelled());
+        join_soon(tc).await.unwrap().unwrap();
         assert_eq!(*log.borrow(), ["A", "C"]);
         assert!(!lock.locked());
     });
@@ -197,13 +197,13 @@ fn lock_cancel_and_release_in_one_step_let_exactly_one_task_in() {
         yield_now().await.unwrap();
         t1.cancel();
         drop(held);
-        assert!(t1.await.unwrap_err().is_cancelled());
-        t2.await.unwrap().unwrap();
+        assert!(join_soon(t1).await.unwrap_err().is_cancelled());
+        join_soon(t2).await.unwrap().unwrap();
         yield_n(3).await;
         assert_eq!(taken.get(), 1);
         assert!(!t3.is_done());
         t3.cancel();
-        assert!(t3.await.unwrap_err().is_cancelled());
+        assert!(join_soon(t3).await.unwrap_err().is_cancelled());
         assert_eq!(lock.waiters(), 0);
     });
 }
@@ -225,8 +225,8 @@ fn lock_granted_to_a_waiter_cancelled_before_it_resumed_goes_to_the_next() {
         drop(held); // granted to b, which has not run
         assert!(lock.locked());
         tb.cancel(); // the cancellation wins; the lock moves on to c
-        assert!(tb.await.unwrap_err().is_cancelled());
-        tc.await.unwrap().unwrap();
+        assert!(join_soon(tb).await.unwrap_err().is_cancelled());
+        join_soon(tc).await.unwrap().unwrap();
         assert_eq!(*log.borrow(), ["c"]);
         assert!(!lock.locked());
     });
@@ -245,7 +245,7 @@ fn lock_granted_to_the_last_waiter_then_cancelled_is_unlocked() {
         yield_now().await.unwrap();
         drop(held);
         t.cancel();
-        assert!(t.await.unwrap_err().is_cancelled());
+        assert!(join_soon(t).await.unwrap_err().is_cancelled());
         assert!(!lock.locked());
         assert!(lock.try_acquire().is_ok());
     });
@@ -266,8 +266,8 @@ fn lock_granted_to_an_aborted_task_goes_to_the_next() {
         yield_now().await.unwrap();
         drop(held);
         ta.abort();
-        assert!(ta.await.is_err());
-        tb.await.unwrap().unwrap();
+        assert!(join_soon(ta).await.is_err());
+        join_soon(tb).await.unwrap().unwrap();
         assert_eq!(*log.borrow(), ["b"]);
         assert!(!lock.locked());
     });
@@ -289,8 +289,8 @@ fn lock_no_barging_past_a_granted_waiter() {
         drop(held); // granted to a
         assert!(lock.try_acquire().is_err());
         let tc = holder(&lock, &log, "c", &go);
-        ta.await.unwrap().unwrap();
-        tc.await.unwrap().unwrap();
+        join_soon(ta).await.unwrap().unwrap();
+        join_soon(tc).await.unwrap().unwrap();
         assert_eq!(*log.borrow(), ["a", "c"]);
     });
 }
@@ -835,7 +835,7 @@ fn barrier_opens_when_all_parties_arrived_with_arrival_indices() {
         let last = barrier_waiters(&barrier, 1);
         let mut indices = Vec::new();
         for t in tasks.into_iter().chain(last) {
-            indices.push(t.await.unwrap().unwrap());
+            indices.push(join_soon(t).await.unwrap().unwrap());
         }
         assert_eq!(indices, [0, 1, 2, 3, 4]);
         assert_eq!(barrier.n_waiting(), 0);
@@ -867,7 +867,7 @@ fn barrier_cycles_for_repeated_waits() {
         let mut firsts = Vec::new();
         let mut seconds = Vec::new();
         for t in tasks {
-            let (a, b) = t.await.unwrap().unwrap();
+            let (a, b) = join_soon(t).await.unwrap().unwrap();
             firsts.push(a);
             seconds.push(b);
         }
@@ -894,15 +894,14 @@ fn barrier_waiter_cancelled_while_filling_leaves_the_count_correct() {
         t1.cancel();
         yield_now().await.unwrap();
         assert_eq!(barrier.n_waiting(), 1);
-        assert!(t1.await.unwrap_err().is_cancelled());
+        assert!(join_soon(t1).await.unwrap_err().is_cancelled());
         let t3 = barrier_waiters(&barrier, 1).pop().unwrap();
         yield_now().await.unwrap();
         assert_eq!(barrier.n_waiting(), 2);
         let t4 = barrier_waiters(&barrier, 1).pop().unwrap();
-        let got: Vec<_> = [t2, t3, t4].into_iter().map(|t| t).collect();
         let mut indices = Vec::new();
-        for t in got {
-            indices.push(t.await.unwrap().unwrap());
+        for t in [t2, t3, t4] {
+            indices.push(join_soon(t).await.unwrap().unwrap());
         }
         // t2 arrived when t1 was inside (index 1), t3 after t1 left.
         assert_eq!(indices, [1, 1, 2]);
@@ -925,15 +924,15 @@ fn barrier_waiter_cancelled_while_draining_does_not_break_it() {
         tasks[0].cancel(); // notified, not resumed
         let t1 = tasks.pop().unwrap();
         let t0 = tasks.pop().unwrap();
-        assert!(t0.await.unwrap_err().is_cancelled());
-        assert_eq!(t1.await.unwrap(), Ok(1));
+        assert!(join_soon(t0).await.unwrap_err().is_cancelled());
+        assert_eq!(join_soon(t1).await.unwrap(), Ok(1));
         assert!(!barrier.broken());
         assert_eq!(barrier.n_waiting(), 0);
         assert!(format!("{barrier:?}").contains("Filling"));
         let again = barrier_waiters(&barrier, 3);
         let mut indices = Vec::new();
         for t in again {
-            indices.push(t.await.unwrap().unwrap());
+            indices.push(join_soon(t).await.unwrap().unwrap());
         }
         assert_eq!(indices, [0, 1, 2]);
     });
@@ -953,13 +952,13 @@ fn barrier_arrivals_while_draining_wait_for_the_next_cycle() {
         assert_eq!(barrier.n_waiting(), 0); // draining: first has not left
         assert!(format!("{barrier:?}").contains("Draining"));
         let early = barrier_waiters(&barrier, 1).pop().unwrap();
-        assert_eq!(opener.await.unwrap(), Ok(1));
-        assert_eq!(first.await.unwrap(), Ok(0));
+        assert_eq!(join_soon(opener).await.unwrap(), Ok(1));
+        assert_eq!(join_soon(first).await.unwrap(), Ok(0));
         yield_n(2).await;
         assert_eq!(barrier.n_waiting(), 1); // early counts in the new cycle
         assert!(!early.is_done());
         assert_eq!(barrier.wait().await, Ok(1));
-        assert_eq!(early.await.unwrap(), Ok(0));
+        assert_eq!(join_soon(early).await.unwrap(), Ok(0));
     });
 }
 
@@ -977,14 +976,14 @@ fn barrier_reset_breaks_the_waits_in_progress_not_the_barrier() {
         assert_eq!(barrier.n_waiting(), 3);
         barrier.reset();
         for t in tasks {
-            assert_eq!(t.await.unwrap(), Err(BarrierWaitError::Broken));
+            assert_eq!(join_soon(t).await.unwrap(), Err(BarrierWaitError::Broken));
         }
         assert!(!barrier.broken());
         assert_eq!(barrier.n_waiting(), 0);
         assert!(format!("{barrier:?}").contains("Filling"));
         let again = barrier_waiters(&barrier, 4);
         for (i, t) in again.into_iter().enumerate() {
-            assert_eq!(t.await.unwrap(), Ok(i));
+            assert_eq!(join_soon(t).await.unwrap(), Ok(i));
         }
     });
 }
@@ -1002,7 +1001,7 @@ fn barrier_abort_breaks_current_and_later_waits_until_reset() {
         assert!(barrier.broken());
         assert_eq!(barrier.n_waiting(), 0);
         for t in tasks {
-            let e = t.await.unwrap().unwrap_err();
+            let e = join_soon(t).await.unwrap().unwrap_err();
             assert!(e.is_broken() && !e.is_cancelled());
         }
         assert_eq!(barrier.wait().await, Err(BarrierWaitError::Broken));
@@ -1010,7 +1009,7 @@ fn barrier_abort_breaks_current_and_later_waits_until_reset() {
         assert!(!barrier.broken());
         let tasks = barrier_waiters(&barrier, 3);
         for (i, t) in tasks.into_iter().enumerate() {
-            assert_eq!(t.await.unwrap(), Ok(i));
+            assert_eq!(join_soon(t).await.unwrap(), Ok(i));
         }
     });
 }

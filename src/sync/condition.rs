@@ -296,6 +296,10 @@ enum Phase<'a, T> {
     Done,
 }
 
+/// What a [`RawWait`] returns: the guard and whether the deadline passed,
+/// or the cancellation with the guard.
+type RawOutput<'a, T> = Result<(LockGuard<'a, T>, bool), WaitCancelled<'a, T>>;
+
 /// The one wait every method of [`Condition`] is made of.
 struct RawWait<'a, T> {
     /// Whose notifications.
@@ -328,10 +332,7 @@ impl<'a, T> RawWait<'a, T> {
     }
 
     /// Drives the wait: the guard again and whether the deadline passed.
-    fn poll_wait(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(LockGuard<'a, T>, bool), WaitCancelled<'a, T>>> {
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<RawOutput<'a, T>> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Start(guard) => {
