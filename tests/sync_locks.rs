@@ -1013,3 +1013,68 @@ fn barrier_abort_breaks_current_and_later_waits_until_reset() {
         }
     });
 }
+
+/// A barrier wait bounded by `wait_for` that times out leaves the barrier
+/// as it was (asyncio's `finally` in `Barrier.wait`): the count goes back
+/// down and the next cycle opens with the full number of parties.
+#[test]
+fn barrier_wait_timing_out_under_wait_for_leaves_the_count_correct() {
+    run(async {
+        let barrier = Rc::new(Barrier::new(2));
+        let r = wait_for(barrier.wait(), ms(20)).await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert_eq!(barrier.n_waiting(), 0);
+        assert!(!barrier.broken());
+        let tasks = barrier_waiters(&barrier, 1);
+        yield_now().await.unwrap();
+        assert_eq!(barrier.n_waiting(), 1);
+        assert_eq!(barrier.wait().await, Ok(1));
+        for t in tasks {
+            assert_eq!(join_soon(t).await.unwrap(), Ok(0));
+        }
+    });
+}
+
+/// A task that arrived while the barrier drained, and is cancelled while
+/// it waits for the barrier to empty, never counted: the next cycle is not
+/// affected.
+#[test]
+fn barrier_arrival_cancelled_while_blocked_by_draining_never_counts() {
+    run(async {
+        let barrier = Rc::new(Barrier::new(2));
+        let first = barrier_waiters(&barrier, 1).pop().unwrap();
+        yield_now().await.unwrap();
+        let opener = barrier_waiters(&barrier, 1).pop().unwrap();
+        yield_now().await.unwrap(); // draining, `first` has not left
+        let blocked = barrier_waiters(&barrier, 1).pop().unwrap();
+        yield_now().await.unwrap();
+        blocked.cancel();
+        assert!(join_soon(blocked).await.unwrap_err().is_cancelled());
+        assert_eq!(join_soon(opener).await.unwrap(), Ok(1));
+        assert_eq!(join_soon(first).await.unwrap(), Ok(0));
+        assert_eq!(barrier.n_waiting(), 0);
+        let again = barrier_waiters(&barrier, 1).pop().unwrap();
+        yield_now().await.unwrap();
+        assert_eq!(barrier.n_waiting(), 1);
+        assert_eq!(barrier.wait().await, Ok(1));
+        assert_eq!(join_soon(again).await.unwrap(), Ok(0));
+    });
+}
+
+/// Why `wait_timeout` exists (test_locks.ConditionTests.test_timeout_in_block
+/// the asyncio way): under `wait_for`, a timed-out condition wait re-acquires
+/// the lock during the clean-up, then its future is dropped with the guard,
+/// so the caller gets `Elapsed` and the lock is free again.
+#[test]
+fn condition_wait_under_wait_for_loses_the_guard_and_frees_the_lock() {
+    run(async {
+        let (lock, cond) = (Lock::new(()), Condition::new());
+        let g = lock.acquire().await.unwrap();
+        let t0 = taskloop::time::now();
+        let r = wait_for(cond.wait(g), ms(500)).await;
+        assert!(r.unwrap_err().is_elapsed());
+        assert_eq!(since(t0), ms(500));
+        assert!(!lock.locked());
+        assert_eq!(cond.waiters(), 0);
+    });
+}
