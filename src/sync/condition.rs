@@ -308,8 +308,8 @@ struct RawWait<'a, T> {
     lock: &'a Lock<T>,
     /// Where the wait is.
     phase: Phase<'a, T>,
-    /// The deadline (`Some(None)`: one too far to represent), and its timer
-    /// once queued.
+    /// The deadline of a timed wait (`Some(None)`: one too far to
+    /// represent, which never comes); `None` for an untimed wait.
     deadline: Option<Option<Instant>>,
     /// The timer for the deadline, armed while waiting.
     timer: Option<TimerEntry>,
