@@ -52,6 +52,9 @@ struct State {
     available: usize,
     /// Tasks waiting for permits, with how many each wants.
     waiters: Waiters<usize, usize>,
+    /// Permits taken out by [`SemaphorePermit::forget`] and not added back:
+    /// the most a [`BoundedSemaphore`] may `release()`.
+    forgotten: usize,
 }
 
 impl State {
@@ -101,6 +104,7 @@ impl Semaphore {
             state: RefCell::new(State {
                 available: permits,
                 waiters: Waiters::new(),
+                forgotten: 0,
             }),
         }
     }
@@ -152,7 +156,16 @@ impl Semaphore {
     /// Adds `n` permits, serving waiters (asyncio's `release()`, for a
     /// permit that was [`forget`](SemaphorePermit::forget)-ten or never
     /// acquired).
+    ///
+    /// # Panics
+    /// If the count would overflow `usize`.
     pub fn add_permits(&self, n: usize) {
+        self.put_back(n, n);
+    }
+
+    /// Adds `n` permits, of which `forgotten` count as forgotten ones given
+    /// back, and serves waiters.
+    fn put_back(&self, n: usize, forgotten: usize) {
         let mut wakes = WakeList::new();
         {
             let mut state = self.state.borrow_mut();
@@ -160,6 +173,7 @@ impl Semaphore {
                 .available
                 .checked_add(n)
                 .expect("taskloop::Semaphore: permit count overflow");
+            state.forgotten = state.forgotten.saturating_sub(forgotten);
             state.serve(&mut wakes);
         }
         wakes.wake_all();
@@ -192,6 +206,126 @@ impl fmt::Debug for Semaphore {
         let state = self.state.borrow();
         f.debug_struct("Semaphore")
             .field("available", &state.available)
+            .field("waiters", &state.waiters.len())
+            .finish()
+    }
+}
+
+/// A semaphore that cannot be released above its initial value: asyncio's
+/// `BoundedSemaphore`.
+///
+/// It is a [`Semaphore`] with the same permits and the same fairness; what
+/// it adds is the check on [`release`](Self::release). Its permits give
+/// themselves back when dropped, so `release()` is only for permits taken
+/// out with [`SemaphorePermit::forget`]: a `release()` with none of those
+/// outstanding would raise the count above the initial value (or make a
+/// live permit's drop do so later), and returns [`ReleaseError`] instead
+/// (asyncio's `ValueError`).
+///
+/// # Examples
+/// ```
+/// use taskloop::sync::BoundedSemaphore;
+/// # taskloop::run(async {
+/// let sem = BoundedSemaphore::new(1);
+/// assert!(sem.release().is_err()); // already at its initial value
+/// sem.acquire().await?.forget(); // asyncio's bare `acquire()`
+/// assert!(sem.locked());
+/// sem.release().unwrap(); // asyncio's bare `release()`
+/// assert_eq!(sem.available_permits(), 1);
+/// # Ok::<_, taskloop::Cancelled>(()) }).unwrap();
+/// ```
+pub struct BoundedSemaphore {
+    /// The permits, counted and served as by any semaphore.
+    inner: Semaphore,
+    /// The initial value, which `release` may not exceed.
+    bound: usize,
+}
+
+impl BoundedSemaphore {
+    /// A semaphore with `permits` permits, never more.
+    pub fn new(permits: usize) -> BoundedSemaphore {
+        BoundedSemaphore {
+            inner: Semaphore::new(permits),
+            bound: permits,
+        }
+    }
+
+    /// Waits for one permit, as [`Semaphore::acquire`].
+    ///
+    /// # Cancellation
+    /// A checkpoint: a pending cancellation is delivered here as
+    /// `Err(Cancelled)`. A permit granted to a waiter that is cancelled (or
+    /// dropped) before it resumed goes to the next waiter: none is lost.
+    pub fn acquire(&self) -> Acquire<'_> {
+        self.inner.acquire()
+    }
+
+    /// Waits for `n` permits at once, as [`Semaphore::acquire_many`].
+    ///
+    /// # Cancellation
+    /// As for [`acquire`](Self::acquire).
+    pub fn acquire_many(&self, n: usize) -> Acquire<'_> {
+        self.inner.acquire_many(n)
+    }
+
+    /// Takes a permit if one is free and nobody waits for one.
+    ///
+    /// # Errors
+    /// [`TryAcquireError`] otherwise.
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.inner.try_acquire()
+    }
+
+    /// Takes `n` permits if they are free and nobody waits for permits.
+    ///
+    /// # Errors
+    /// [`TryAcquireError`] otherwise.
+    pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.inner.try_acquire_many(n)
+    }
+
+    /// asyncio's `release()`: gives back one permit taken out with
+    /// [`SemaphorePermit::forget`], serving waiters.
+    ///
+    /// # Errors
+    /// [`ReleaseError`] if no forgotten permit is outstanding: the count
+    /// would go above the initial value (asyncio's `ValueError`). Nothing
+    /// changes then.
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        if self.inner.state.borrow().forgotten == 0 {
+            return Err(ReleaseError);
+        }
+        self.inner.put_back(1, 1);
+        Ok(())
+    }
+
+    /// The initial value: the most permits there can be.
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+
+    /// The free permits.
+    pub fn available_permits(&self) -> usize {
+        self.inner.available_permits()
+    }
+
+    /// asyncio's `locked()`: whether an `acquire()` would wait.
+    pub fn locked(&self) -> bool {
+        self.inner.locked()
+    }
+
+    /// How many tasks wait for permits.
+    pub fn waiters(&self) -> usize {
+        self.inner.waiters()
+    }
+}
+
+impl fmt::Debug for BoundedSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.borrow();
+        f.debug_struct("BoundedSemaphore")
+            .field("available", &state.available)
+            .field("bound", &self.bound)
             .field("waiters", &state.waiters.len())
             .finish()
     }
@@ -237,14 +371,15 @@ impl SemaphorePermit<'_> {
     /// Keeps the permits taken: they are not given back on drop (the
     /// semaphore has that many fewer until [`Semaphore::add_permits`]).
     pub fn forget(mut self) {
-        self.permits = 0;
+        let mut state = self.semaphore.state.borrow_mut();
+        state.forgotten += std::mem::take(&mut self.permits);
     }
 }
 
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
         if self.permits > 0 {
-            self.semaphore.add_permits(self.permits);
+            self.semaphore.put_back(self.permits, 0);
         }
     }
 }
@@ -268,3 +403,16 @@ impl fmt::Display for TryAcquireError {
 }
 
 impl std::error::Error for TryAcquireError {}
+
+/// [`BoundedSemaphore::release`] would raise the count above the initial
+/// value: asyncio's `ValueError("BoundedSemaphore released too many times")`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReleaseError;
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoundedSemaphore released too many times")
+    }
+}
+
+impl std::error::Error for ReleaseError {}

@@ -35,6 +35,12 @@
 //!   delivered before anything else in each poll, and wins over a grant that
 //!   arrived meanwhile (the grant is handed on), as asyncio's task
 //!   throws `CancelledError` into a coroutine whose future was already done.
+//!   The one exception is an [`uncancellable`](Waiter::uncancellable) wait
+//!   (a `Condition` re-acquiring its lock): it never delivers, but it still
+//!   parks the task as a checkpoint does, so a task waiting there with a
+//!   cancellation outstanding is not taken for one stuck in a foreign
+//!   future (whose future the executor would drop). The request stays
+//!   pending for the primitive to deliver once the wait is over.
 //! * A primitive with several lists in one state (a queue's getters and
 //!   putters) implements [`Grantor<K>`] once per list, with a marker type
 //!   `K` naming the list; the lists are independent FIFOs.
@@ -378,18 +384,12 @@ impl<'a, P: Grantor<K>, K, C: CellRef<P>> Waiter<'a, P, K, C> {
         }
     }
 
-    /// A wait that a cancellation does not interrupt.
-    #[allow(dead_code)] // For `Condition`'s re-acquisition.
+    /// A wait that a cancellation does not interrupt: it parks like a
+    /// checkpoint but never delivers (the ground rules).
     pub(crate) fn uncancellable(cell: C, request: P::Request) -> Self {
         let mut w = Waiter::new(cell, request);
         w.cancellable = false;
         w
-    }
-
-    /// Whether the wait has not returned yet.
-    #[allow(dead_code)] // For `Condition`.
-    pub(crate) fn is_pending(&self) -> bool {
-        !matches!(self.place, Place::Done)
     }
 
     /// Gives the place up: a grant goes back to the primitive, a queued
@@ -455,9 +455,8 @@ impl<P: Grantor<K>, K, C: CellRef<P>> Future for Waiter<'_, P, K, C> {
             }
         }
         drop(replaced);
-        if this.cancellable {
-            this.slot.arm(cx);
-        }
+        // Parks even when uncancellable (the ground rules).
+        this.slot.arm(cx);
         Poll::Pending
     }
 }
