@@ -564,3 +564,17 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    /// Memory per waiter: one slab slot (the node, plus the slab's tag). The
+    /// waiting future itself lives in the waiting task.
+    #[test]
+    fn a_waiter_costs_one_small_slab_slot() {
+        let node = std::mem::size_of::<super::Node<usize, usize>>();
+        let slot = std::mem::size_of::<slab::Slab<super::Node<usize, usize>>>();
+        println!("waiter node: {node} bytes (slab header {slot} bytes)");
+        assert!(node <= 48, "{node}");
+        assert!(std::mem::size_of::<super::Node<(), ()>>() <= 40);
+    }
+}
