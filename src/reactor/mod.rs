@@ -11,11 +11,19 @@
 //! * mio is edge-triggered: readiness is kept per entry and direction, and
 //!   cleared only by the I/O layer when an operation returns `WouldBlock`.
 //!   Reading and writing wait independently.
+//! * [`IoSource`] is a registered source and the retry-then-wait loop of
+//!   every socket operation (its own ground rules).
 //! * [`Reactor::turn`] only *collects* the wakers of ready entries; the
 //!   driver wakes them after the reactor's borrow is released. The reactor
 //!   never runs task code and knows nothing of timers.
 
+#![allow(dead_code, unused_imports)] // Until `net` (built on `IoSource`) lands.
+
 pub(crate) mod registration;
+mod source;
+
+pub(crate) use registration::Direction;
+pub(crate) use source::IoSource;
 
 use std::io;
 use std::task::Waker;

@@ -9,10 +9,8 @@ use mio::event::{Event, Source};
 use mio::{Interest, Token};
 
 use super::Reactor;
-use crate::task::WakerSlot;
 
 /// Which half of a source an operation waits on.
-#[allow(dead_code)] // The socket types (the next layer) construct both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
     /// Readable (or read-closed, or an error).
@@ -37,8 +35,9 @@ pub(super) struct IoEntry {
     pub(super) generation: u32,
     /// Readiness seen and not yet consumed, per direction.
     ready: [bool; 2],
-    /// The waiter of each direction.
-    waiters: [WakerSlot; 2],
+    /// The waiters of each direction: usually one task (a stream's reader
+    /// or writer); several when tasks share a socket (`&UdpSocket`).
+    waiters: [Vec<Waker>; 2],
 }
 
 /// The token of an entry.
@@ -59,13 +58,12 @@ impl IoEntry {
         for (dir, hit) in [(0, read), (1, write)] {
             if hit {
                 self.ready[dir] = true;
-                woken.extend(self.waiters[dir].take());
+                woken.append(&mut self.waiters[dir]);
             }
         }
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))] // The socket types (the next layer) use these.
 impl Reactor {
     /// Registers `source` for `interest`.
     ///
@@ -91,7 +89,7 @@ impl Reactor {
         entry.insert(IoEntry {
             generation: key.generation,
             ready: [false; 2],
-            waiters: [WakerSlot::new(), WakerSlot::new()],
+            waiters: [Vec::new(), Vec::new()],
         });
         Ok(key)
     }
@@ -107,38 +105,35 @@ impl Reactor {
         }
         match self.entries.get(key.index) {
             Some(e) if e.generation == key.generation => {
-                let mut entry = self.entries.remove(key.index);
-                entry
-                    .waiters
-                    .iter_mut()
-                    .filter_map(WakerSlot::take)
-                    .collect()
+                let [mut read, write] = self.entries.remove(key.index).waiters;
+                read.extend(write);
+                read
             }
             _ => Vec::new(),
         }
     }
 
-    /// Ready if `dir` is ready; otherwise `cx` is woken when it becomes so.
-    /// The replaced waker, if any, is returned to be dropped by the caller.
-    pub(crate) fn poll_ready(
-        &mut self,
-        key: IoKey,
-        dir: Direction,
-        cx: &Context<'_>,
-    ) -> (Poll<()>, Option<Waker>) {
+    /// Ready if `dir` is ready; otherwise `cx` is woken when it becomes so
+    /// (a waker that wakes the same task as one already waiting is not
+    /// added twice).
+    pub(crate) fn poll_ready(&mut self, key: IoKey, dir: Direction, cx: &Context<'_>) -> Poll<()> {
         let Some(entry) = self
             .entries
             .get_mut(key.index)
             .filter(|e| e.generation == key.generation)
         else {
             // Deregistered: report ready so the operation sees its error.
-            return (Poll::Ready(()), None);
+            return Poll::Ready(());
         };
         let d = dir as usize;
         if entry.ready[d] {
-            return (Poll::Ready(()), None);
+            return Poll::Ready(());
         }
-        (Poll::Pending, entry.waiters[d].register(cx.waker()))
+        let waiters = &mut entry.waiters[d];
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// An operation in `dir` returned `WouldBlock`: wait for the next edge.
@@ -185,8 +180,7 @@ mod tests {
         reactor
             .turn(Some(Duration::from_millis(100)), &mut woken)
             .unwrap();
-        let (poll, old) = reactor.poll_ready(key, Direction::Read, &cx);
-        assert!(poll.is_pending() && old.is_none());
+        assert!(reactor.poll_ready(key, Direction::Read, &cx).is_pending());
         b.write_all(b"x").unwrap();
         reactor
             .turn(Some(Duration::from_secs(5)), &mut woken)
@@ -194,20 +188,15 @@ mod tests {
         assert_eq!(woken.len(), 1, "only the reader waits");
         woken.drain(..).for_each(Waker::wake);
         assert_eq!(reader.0.load(Ordering::SeqCst), 1);
-        assert!(reactor.poll_ready(key, Direction::Read, &cx).0.is_ready());
+        assert!(reactor.poll_ready(key, Direction::Read, &cx).is_ready());
         reactor.clear_ready(key, Direction::Read);
-        assert!(reactor.poll_ready(key, Direction::Read, &cx).0.is_pending());
+        assert!(reactor.poll_ready(key, Direction::Read, &cx).is_pending());
         assert_eq!(reactor.deregister(&mut a, key).len(), 1);
         assert!(!reactor.has_sources());
         // The slot is reused with a new generation: the old key is stale.
         let key2 = reactor.register(&mut a, Interest::READABLE).unwrap();
         assert_ne!(key, key2);
         assert!(reactor.deregister(&mut a, key).is_empty());
-        assert!(
-            reactor
-                .poll_ready(key2, Direction::Read, &cx)
-                .0
-                .is_pending()
-        );
+        assert!(reactor.poll_ready(key2, Direction::Read, &cx).is_pending());
     }
 }

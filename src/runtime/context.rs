@@ -43,6 +43,11 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     core().map(|core| f(&core))
 }
 
+/// The running runtime's reactor, for an I/O source to register with.
+pub(crate) fn reactor() -> Option<Rc<std::cell::RefCell<crate::reactor::Reactor>>> {
+    with_core(|c| c.driver.reactor.clone())
+}
+
 /// Whether a runtime is running on this thread.
 pub(crate) fn is_entered() -> bool {
     CORE.try_with(|c| c.borrow().is_some()).unwrap_or(false)

@@ -20,8 +20,9 @@ use crate::timer::Timers;
 pub(crate) struct Driver {
     /// The clock and the timer wheel; shared with the timer entries.
     pub(crate) timers: Rc<Timers>,
-    /// The `mio::Poll` and its registrations.
-    pub(crate) reactor: RefCell<Reactor>,
+    /// The `mio::Poll` and its registrations; shared with the I/O sources
+    /// (`reactor::IoSource`), which deregister themselves when dropped.
+    pub(crate) reactor: Rc<RefCell<Reactor>>,
     /// Wakers of I/O events, woken after the reactor is released.
     woken: RefCell<Vec<Waker>>,
 }
@@ -30,7 +31,7 @@ impl Driver {
     pub(crate) fn new(timers: Timers, reactor: Reactor) -> Driver {
         Driver {
             timers: Rc::new(timers),
-            reactor: RefCell::new(reactor),
+            reactor: Rc::new(RefCell::new(reactor)),
             woken: RefCell::new(Vec::new()),
         }
     }

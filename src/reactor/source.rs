@@ -1,0 +1,212 @@
+//! [`IoSource`]: a mio source registered with the running runtime's
+//! reactor, and the one readiness loop every socket operation goes through.
+//!
+//! # Ground rules
+//!
+//! * A source is registered when it is created (on the loop thread of the
+//!   runtime running there) and deregistered when it is dropped; it holds
+//!   the reactor by `Rc`, so it is `!Send` and its registration cannot
+//!   outlive it or move to another thread.
+//! * An operation is tried first, then waited for: [`IoSource::poll_io`]
+//!   runs the operation while the direction is ready, clears the readiness
+//!   only when the operation returns `WouldBlock` (mio is edge-triggered),
+//!   and waits for the next edge then. Readiness is never cleared on a
+//!   guess, so no edge is lost.
+//! * A wait is a cancellation checkpoint ([`IoSource::io`]): a pending
+//!   request is delivered before the operation is tried, so a cancelled
+//!   operation has read or written nothing (readiness-based I/O: the bytes
+//!   stay in the kernel for the next reader).
+//! * The reactor is borrowed only inside `poll_ready` / `clear_ready` /
+//!   `deregister`, never while the operation (a syscall) or user code runs.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use mio::Interest;
+use mio::event::Source;
+
+use super::Reactor;
+use super::registration::{Direction, IoKey};
+use crate::cancel::CancelSlot;
+
+/// A mio source registered with the running runtime's reactor.
+pub(crate) struct IoSource<S: Source> {
+    /// The socket; `None` only after `into_inner`.
+    source: Option<S>,
+    /// Its registration.
+    key: IoKey,
+    /// The reactor it is registered with.
+    reactor: Rc<RefCell<Reactor>>,
+}
+
+impl<S: Source> IoSource<S> {
+    /// Registers `source` for reading and writing with the runtime running
+    /// on this thread.
+    ///
+    /// # Errors
+    /// Outside a runtime (`io::ErrorKind::Other` naming the cause), or the OS
+    /// refused the registration.
+    pub(crate) fn new(mut source: S) -> io::Result<IoSource<S>> {
+        let reactor = crate::runtime::context::reactor().ok_or_else(|| {
+            io::Error::other(
+                "taskloop: a socket was created outside a taskloop runtime (create it inside \
+                 `block_on`/`run`, on the loop thread)",
+            )
+        })?;
+        let key = reactor
+            .borrow_mut()
+            .register(&mut source, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(IoSource {
+            source: Some(source),
+            key,
+            reactor,
+        })
+    }
+
+    /// The source.
+    pub(crate) fn get_ref(&self) -> &S {
+        self.source
+            .as_ref()
+            .expect("the source is there until into_inner")
+    }
+
+    /// Deregisters and gives the source back.
+    pub(crate) fn into_inner(mut self) -> S {
+        let mut source = self.source.take().expect("into_inner once");
+        let wakers = self.reactor.borrow_mut().deregister(&mut source, self.key);
+        drop(wakers);
+        source
+    }
+
+    /// Polls `op` in direction `dir`: runs it while the direction is ready,
+    /// and on `WouldBlock` clears the readiness and waits for the next edge.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            if self
+                .reactor
+                .borrow_mut()
+                .poll_ready(self.key, dir, cx)
+                .is_pending()
+            {
+                return Poll::Pending;
+            }
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.reactor.borrow_mut().clear_ready(self.key, dir);
+                }
+                // A signal interrupted the syscall: try again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    /// Runs `op` in direction `dir` until it does not block: a cancellation
+    /// checkpoint, delivered before each try, so a cancelled operation did
+    /// nothing.
+    ///
+    /// # Errors
+    /// The operation's error; a delivered cancellation is an `io::Error`
+    /// carrying [`Cancelled`](crate::Cancelled) ([`is_cancelled`](crate::is_cancelled) finds it).
+    pub(crate) async fn io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut slot = CancelSlot::new();
+        poll_fn(|cx| slot.poll_checkpoint(cx, |cx| self.poll_io(dir, cx, &mut op)))
+            .await
+            .map_err(io::Error::from)?
+    }
+}
+
+impl<S: Source> Drop for IoSource<S> {
+    fn drop(&mut self) {
+        if let Some(mut source) = self.source.take() {
+            let wakers = self.reactor.borrow_mut().deregister(&mut source, self.key);
+            // The waiters' wakers and the socket (closing its fd) go after
+            // the reactor is released.
+            drop(wakers);
+            drop(source);
+        }
+    }
+}
+
+impl<S: Source + fmt::Debug> fmt::Debug for IoSource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoSource")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn an_operation_waits_for_readiness_and_a_cancelled_one_reads_nothing() {
+        let rt = crate::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (a, b) = mio::net::UnixStream::pair().unwrap();
+            let a = Rc::new(IoSource::new(a).unwrap());
+            let b = IoSource::new(b).unwrap();
+            let reader = crate::spawn({
+                let a = a.clone();
+                async move {
+                    let mut buf = [0u8; 8];
+                    let n = a.io(Direction::Read, |mut s| s.read(&mut buf)).await?;
+                    Ok::<_, io::Error>(buf[..n].to_vec())
+                }
+            });
+            crate::yield_now().await.unwrap();
+            assert!(!reader.is_done(), "nothing to read yet");
+            b.io(Direction::Write, |mut s| s.write(b"hi"))
+                .await
+                .unwrap();
+            assert_eq!(reader.await.unwrap().unwrap(), b"hi");
+
+            // A read cancelled while waiting takes nothing: the next one gets it all.
+            let cancelled = crate::spawn({
+                let a = a.clone();
+                async move {
+                    let mut buf = [0u8; 8];
+                    a.io(Direction::Read, |mut s| s.read(&mut buf)).await
+                }
+            });
+            crate::yield_now().await.unwrap();
+            cancelled.cancel();
+            let err = cancelled.await.unwrap_err();
+            assert!(err.is_cancelled());
+            b.io(Direction::Write, |mut s| s.write(b"rest"))
+                .await
+                .unwrap();
+            let mut buf = [0u8; 8];
+            let n = a
+                .io(Direction::Read, |mut s| s.read(&mut buf))
+                .await
+                .unwrap();
+            assert_eq!(&buf[..n], b"rest");
+        });
+    }
+
+    #[test]
+    fn a_source_outside_a_runtime_is_an_error() {
+        let (a, _b) = mio::net::UnixStream::pair().unwrap();
+        let err = IoSource::new(a).unwrap_err();
+        assert!(
+            err.to_string().contains("outside a taskloop runtime"),
+            "{err}"
+        );
+    }
+}
