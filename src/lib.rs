@@ -81,6 +81,8 @@
 //!   `mio::Poll` with a slab of generation-tagged registrations.
 //! * `wait`, `promise`: the waiting primitives and asyncio's `Future`.
 //! * `sync`: events, locks, semaphores and queues, on one waiter list.
+//! * `blocking`: `to_thread` / `spawn_blocking` on a lazily started pool of
+//!   worker threads, results handed back to the loop.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -90,6 +92,8 @@
 
 // Layers, each using only those above it in this list. `unsafe` lives in
 // `task` alone; every other module denies it.
+#[deny(unsafe_code)]
+mod blocking;
 #[deny(unsafe_code)]
 mod cancel;
 #[cfg(feature = "futures")]
@@ -117,6 +121,7 @@ pub mod time {
     pub use crate::timer::{Interval, Sleep, interval, now, sleep, sleep_until};
 }
 
+pub use blocking::{BlockingTask, spawn_blocking, to_thread};
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
 pub use runtime::{

@@ -45,3 +45,56 @@ fn debug_mode_warnings_reach_stderr_when_no_logger_is_installed() {
         "{stderr}"
     );
 }
+
+/// Issue 13: a loop that nothing can wake (no task ready, no timer, no I/O
+/// source, no blocking job) reports the stall with the pending tasks instead
+/// of sleeping forever in silence.
+#[test]
+fn a_deadlocked_loop_reports_its_pending_tasks() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    if std::env::var_os(CHILD).is_some() {
+        taskloop::run(async {
+            let stuck = taskloop::spawn_named("waits-forever", async {
+                let never = taskloop::Promise::<()>::new();
+                never.await
+            });
+            stuck.await.unwrap().unwrap();
+        });
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_deadlocked_loop_reports_its_pending_tasks",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let found = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(line) if line.contains("the loop is stalled") => break Some(line),
+            Ok(line) => seen.push(line),
+            Err(_) => break None,
+        }
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    let line = found.unwrap_or_else(|| panic!("no stall report; stderr: {seen:?}"));
+    assert!(line.contains("waits-forever"), "{line}");
+}

@@ -6,7 +6,7 @@
 //! The executor only asks it to fire due timers and to park; it knows
 //! nothing of epoll's millisecond rounding. The driver never polls a task.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::Duration;
@@ -14,6 +14,10 @@ use std::time::Duration;
 use crate::reactor::Reactor;
 use crate::task::wake_caught;
 use crate::timer::Timers;
+
+/// How long a loop with nothing that can wake it waits before it reports
+/// the stall.
+pub(crate) const STALL_GRACE: Duration = Duration::from_secs(1);
 
 /// Time and readiness for one runtime.
 #[derive(Debug)]
@@ -25,6 +29,9 @@ pub(crate) struct Driver {
     pub(crate) reactor: Rc<RefCell<Reactor>>,
     /// Wakers of I/O events, woken after the reactor is released.
     woken: RefCell<Vec<Waker>>,
+    /// Work in flight on other threads whose completion will wake the loop
+    /// (blocking jobs): a virtual clock does not jump past it.
+    pub(crate) external: Rc<Cell<usize>>,
 }
 
 impl Driver {
@@ -33,6 +40,7 @@ impl Driver {
             timers: Rc::new(timers),
             reactor: Rc::new(RefCell::new(reactor)),
             woken: RefCell::new(Vec::new()),
+            external: Rc::new(Cell::new(0)),
         }
     }
 
@@ -53,7 +61,18 @@ impl Driver {
     ///
     /// `ready` is asked again after a non-blocking look for I/O, and
     /// `notified` before the precise sub-millisecond sleep.
-    pub(crate) fn park(&self, busy: bool, ready: impl Fn() -> bool, notified: impl Fn() -> bool) {
+    ///
+    /// A loop with nothing that can wake it — no timer, no I/O source, no
+    /// blocking job, and nothing ready — can only be woken from another
+    /// thread; after [`STALL_GRACE`] of that, `on_stall` reports it (once per
+    /// stall) and the loop goes on waiting: a deadlock is never silent.
+    pub(crate) fn park(
+        &self,
+        busy: bool,
+        ready: impl Fn() -> bool,
+        notified: impl Fn() -> bool,
+        on_stall: impl FnOnce(),
+    ) {
         let has_sources = self.reactor.borrow().has_sources();
         let timeout = if busy {
             if !has_sources {
@@ -67,10 +86,15 @@ impl Driver {
                     return;
                 }
             }
-            if self.timers.advance_virtual() {
+            if self.external.get() > 0 {
+                // A thread is doing real work: wait for its wake, do not
+                // jump the clock past it.
+                None
+            } else if self.timers.advance_virtual() {
                 return;
+            } else {
+                None
             }
-            None
         } else {
             match self.timers.next_timeout() {
                 // `epoll_wait` counts whole milliseconds and mio rounds up,
@@ -86,6 +110,14 @@ impl Driver {
                     return;
                 }
                 Some(d) => Some(Duration::from_millis(d.as_millis() as u64)),
+                None if !has_sources && self.external.get() == 0 => {
+                    self.poll_reactor(Some(STALL_GRACE));
+                    if !ready() && !notified() {
+                        on_stall();
+                        self.poll_reactor(None);
+                    }
+                    return;
+                }
                 None => None,
             }
         };

@@ -51,6 +51,10 @@ pub(crate) struct Config {
     pub(crate) tick: Duration,
     /// Run on a virtual clock that jumps to the next deadline when idle.
     pub(crate) virtual_time: bool,
+    /// Most threads of the blocking pool.
+    pub(crate) blocking_threads: usize,
+    /// How long an idle blocking thread waits for work before it exits.
+    pub(crate) blocking_keep_alive: Duration,
 }
 
 /// The loop's state. Owned by `Runtime`, reached through `context` while running.
@@ -69,6 +73,8 @@ pub(crate) struct Core {
     pub(crate) driver: Driver,
     /// Set while the runtime is dropped: new tasks are cancelled at once.
     shutting_down: Cell<bool>,
+    /// The blocking pool, started at the first `to_thread`.
+    blocking: std::cell::OnceCell<Arc<crate::blocking::pool::Pool>>,
     /// Options.
     pub(crate) config: Config,
 }
@@ -84,8 +90,26 @@ impl Core {
             popped: Cell::new(0),
             driver: Driver::new(Timers::new(config.tick, config.virtual_time), reactor),
             shutting_down: Cell::new(false),
+            blocking: std::cell::OnceCell::new(),
             config,
         })
+    }
+
+    /// The blocking pool, started on first use.
+    pub(crate) fn blocking_pool(&self) -> Arc<crate::blocking::pool::Pool> {
+        self.blocking
+            .get_or_init(|| {
+                Arc::new(crate::blocking::pool::Pool::new(
+                    self.config.blocking_threads,
+                    self.config.blocking_keep_alive,
+                ))
+            })
+            .clone()
+    }
+
+    /// The count of blocking jobs whose result the loop still expects.
+    pub(crate) fn blocking_in_flight(&self) -> Rc<Cell<usize>> {
+        self.driver.external.clone()
     }
 
     /// The cross-thread half.
@@ -178,6 +202,7 @@ impl Core {
             busy,
             || !self.run_queue.borrow().is_empty(),
             || self.shared().is_notified(),
+            || self.report_stall(),
         );
     }
 
@@ -261,6 +286,28 @@ impl Core {
         }
     }
 
+    /// The loop has nothing that can wake it (the driver's stall rule):
+    /// names the pending tasks, which wait for something no task, timer,
+    /// I/O source or blocking job will ever provide (a deadlock), unless
+    /// another thread wakes them.
+    fn report_stall(&self) {
+        let pending: Vec<String> = self
+            .all_tasks()
+            .iter()
+            .map(|t| format!("{} (spawned at {})", t.name(), spawn_location(t)))
+            .collect();
+        crate::task::report(
+            log::Level::Warn,
+            format_args!(
+                "taskloop: the loop is stalled: no task is ready and no timer, I/O source or \
+                 blocking job is pending, so only a wake from another thread can resume it \
+                 (a deadlock otherwise). {} pending task(s): {}",
+                pending.len(),
+                pending.join(", ")
+            ),
+        );
+    }
+
     /// Debug mode: warns about a poll that blocked the loop.
     fn report_slow_poll(&self, task: &TaskRef, took: Duration) {
         if took >= self.config.slow_poll {
@@ -298,6 +345,9 @@ impl Core {
     pub(crate) fn shutdown(&self) {
         self.shutting_down.set(true);
         drop(self.shared().close());
+        if let Some(pool) = self.blocking.get() {
+            pool.shutdown();
+        }
         let pending = self.all_tasks();
         if self.config.debug && !pending.is_empty() {
             let names: Vec<String> = pending

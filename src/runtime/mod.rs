@@ -210,6 +210,11 @@ impl Builder {
                 slow_poll: Duration::from_millis(100),
                 tick: Duration::from_millis(1),
                 virtual_time: false,
+                // asyncio's default executor: min(32, CPUs + 4) workers.
+                blocking_threads: std::thread::available_parallelism()
+                    .map_or(4, |n| n.get() + 4)
+                    .min(32),
+                blocking_keep_alive: Duration::from_secs(10),
             },
         }
     }
@@ -219,6 +224,24 @@ impl Builder {
     #[must_use = "builder methods return the changed builder"]
     pub fn max_batch(mut self, n: usize) -> Builder {
         self.config.max_batch = n.max(1);
+        self
+    }
+
+    /// The most threads [`to_thread`](crate::to_thread) and
+    /// [`spawn_blocking`](crate::spawn_blocking) use at once (default, as
+    /// asyncio's default executor: min(32, CPUs + 4)); further jobs queue.
+    /// Values below 1 are taken as 1.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn blocking_threads(mut self, n: usize) -> Builder {
+        self.config.blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking thread waits for a job before it exits
+    /// (default 10 s).
+    #[must_use = "builder methods return the changed builder"]
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.config.blocking_keep_alive = keep_alive;
         self
     }
 
