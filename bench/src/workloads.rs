@@ -42,6 +42,7 @@ pub enum Workload {
     PingPong,
     LockContended,
     SemaphoreFanout,
+    TcpEcho,
 }
 
 /// One column of the results table for a workload: the median of `key` over repetitions.
@@ -77,6 +78,10 @@ pub struct Spec {
 pub const LOCK_TASKS: u64 = 100;
 /// `semaphore_fanout`: the semaphore's permits.
 pub const FANOUT_PERMITS: usize = 100;
+/// `tcp_echo`: concurrent loopback connections.
+pub const ECHO_CONNS: u64 = 50;
+/// `tcp_echo`: bytes per message.
+pub const ECHO_MSG: usize = 64;
 
 pub const SPECS: &[Spec] = &[
     Spec {
@@ -284,6 +289,19 @@ pub const SPECS: &[Spec] = &[
             metric("cpu_ns_per_op", "CPU ns/task"),
         ],
     },
+    Spec {
+        workload: Workload::TcpEcho,
+        name: "tcp_echo",
+        legend: "50 loopback TCP connections x {n} round trips of 64 bytes, server and clients \
+                 in one thread (raw mio: one hand-written state machine, no tasks)",
+        n_full: 2_000,
+        n_quick: 200,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/round trip"),
+            metric("cpu_ns_per_op", "CPU ns/round trip"),
+        ],
+    },
 ];
 
 /// Chains run by `chained_spawn_warm`; the first warms the allocator and caches.
@@ -361,6 +379,11 @@ pub trait Contestant {
     fn semaphore_fanout(_n: u64) -> Option<Report> {
         None
     }
+    /// [`ECHO_CONNS`] loopback connections, each `n` round trips of [`ECHO_MSG`] bytes; an
+    /// echo task per accepted connection, a client task per connection.
+    fn tcp_echo(_n: u64) -> Option<Report> {
+        None
+    }
 }
 
 /// Dispatch one workload to contestant `C`.
@@ -386,6 +409,7 @@ pub fn run<C: Contestant>(workload: Workload, n: u64) -> Option<Report> {
         Workload::PingPong => C::ping_pong(n),
         Workload::LockContended => C::lock_contended(n),
         Workload::SemaphoreFanout => C::semaphore_fanout(n),
+        Workload::TcpEcho => C::tcp_echo(n),
     }
 }
 

@@ -6,11 +6,12 @@
 //! is the subject: the table shows its ratio against every other contestant.
 //! `floor` is the smallest correct executor for these workloads (see its module): the ratio
 //! against it is how far a runtime is from the limit.
-//! (Planned: a raw `mio` contestant for a TCP echo workload; it would support only that one.)
+//! `mio` is raw mio for `tcp_echo` only: the limit for I/O.
 
 use crate::workloads::{Report, Workload, run};
 
 pub mod floor;
+pub mod mio;
 pub mod smol;
 pub mod taskloop;
 pub mod tokio;
@@ -39,6 +40,10 @@ pub const CONTESTANTS: &[Entry] = &[
     Entry {
         name: "floor",
         run: run::<floor::Floor>,
+    },
+    Entry {
+        name: "mio",
+        run: run::<mio::RawMio>,
     },
 ];
 

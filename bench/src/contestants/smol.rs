@@ -15,9 +15,9 @@ use futures_lite::future::{or, yield_now};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT, WAIT_MAX_YIELDS,
-    WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report, lateness_ns,
-    overhead_report,
+    Contestant, ECHO_CONNS, ECHO_MSG, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT,
+    WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report,
+    lateness_ns, overhead_report,
 };
 
 pub struct Smol;
@@ -315,6 +315,60 @@ impl Contestant for Smol {
                 t.await;
             }
             Report::new(span.stop(), n)
+        }))
+    }
+
+    fn tcp_echo(n: u64) -> Option<Report> {
+        use async_io::Async;
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        use std::net::{TcpListener, TcpStream};
+        Some(block_on(|ex| async move {
+            let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+            let addr = listener.get_ref().local_addr().unwrap();
+            let span = Span::start();
+            let server = ex.spawn({
+                let ex = ex.clone();
+                async move {
+                    let mut conns = Vec::new();
+                    for _ in 0..ECHO_CONNS {
+                        let (mut stream, _) = listener.accept().await.unwrap();
+                        stream.get_ref().set_nodelay(true).unwrap();
+                        conns.push(ex.spawn(async move {
+                            let mut buf = [0u8; 4096];
+                            loop {
+                                let got = stream.read(&mut buf).await.unwrap();
+                                if got == 0 {
+                                    break;
+                                }
+                                stream.write_all(&buf[..got]).await.unwrap();
+                            }
+                        }));
+                    }
+                    for c in conns {
+                        c.detach();
+                    }
+                }
+            });
+            let clients: Vec<_> = (0..ECHO_CONNS)
+                .map(|_| {
+                    ex.spawn(async move {
+                        let mut stream = Async::<TcpStream>::connect(addr).await.unwrap();
+                        stream.get_ref().set_nodelay(true).unwrap();
+                        let msg = [7u8; ECHO_MSG];
+                        let mut back = [0u8; ECHO_MSG];
+                        for _ in 0..n {
+                            stream.write_all(&msg).await.unwrap();
+                            stream.read_exact(&mut back).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.await;
+            }
+            let report = Report::new(span.stop(), ECHO_CONNS * n);
+            server.await;
+            report
         }))
     }
 }

@@ -11,9 +11,9 @@ use tokio::time::{sleep, timeout};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT, WAIT_MAX_YIELDS,
-    WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report, lateness_ns,
-    overhead_report,
+    Contestant, ECHO_CONNS, ECHO_MSG, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT,
+    WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report,
+    lateness_ns, overhead_report,
 };
 
 pub struct Tokio;
@@ -348,6 +348,52 @@ impl Contestant for Tokio {
                 t.await.unwrap();
             }
             Report::new(span.stop(), n)
+        }))
+    }
+
+    fn tcp_echo(n: u64) -> Option<Report> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::{TcpListener, TcpStream};
+        Some(block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let span = Span::start();
+            let server = spawn_local(async move {
+                for _ in 0..ECHO_CONNS {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    spawn_local(async move {
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let got = stream.read(&mut buf).await.unwrap();
+                            if got == 0 {
+                                break;
+                            }
+                            stream.write_all(&buf[..got]).await.unwrap();
+                        }
+                    });
+                }
+            });
+            let clients: Vec<_> = (0..ECHO_CONNS)
+                .map(|_| {
+                    spawn_local(async move {
+                        let mut stream = TcpStream::connect(addr).await.unwrap();
+                        stream.set_nodelay(true).unwrap();
+                        let msg = [7u8; ECHO_MSG];
+                        let mut back = [0u8; ECHO_MSG];
+                        for _ in 0..n {
+                            stream.write_all(&msg).await.unwrap();
+                            stream.read_exact(&mut back).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.await.unwrap();
+            }
+            let report = Report::new(span.stop(), ECHO_CONNS * n);
+            server.await.unwrap();
+            report
         }))
     }
 }
