@@ -96,6 +96,8 @@ mod cancel;
 #[deny(unsafe_code)]
 mod compat;
 #[deny(unsafe_code)]
+pub mod net;
+#[deny(unsafe_code)]
 mod promise;
 #[deny(unsafe_code)]
 mod reactor;
