@@ -213,6 +213,14 @@ fn peek_from_leaves_the_datagram_for_the_next_receive() {
         assert_eq!((&buf[..n], from), (&b"look"[..], tx.local_addr().unwrap()));
         let (n, _) = soon(rx.recv_from(&mut buf)).await.unwrap();
         assert_eq!(&buf[..n], b"look");
+
+        // The connected form.
+        rx.connect(tx.local_addr().unwrap()).unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        soon(tx.send(b"again")).await.unwrap();
+        assert_eq!(soon(rx.peek(&mut buf)).await.unwrap(), 5);
+        assert_eq!(soon(rx.recv(&mut buf)).await.unwrap(), 5);
+        assert_eq!(&buf[..5], b"again");
     });
 }
 
@@ -392,6 +400,28 @@ fn a_unix_datagram_pair_carries_datagrams_both_ways() {
 }
 
 #[test]
+fn a_unix_datagram_recv_cancelled_while_waiting_consumes_nothing() {
+    block_on(async {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let b = Rc::new(b);
+        let waiting = taskloop::spawn({
+            let b = b.clone();
+            async move {
+                let mut buf = [0u8; 8];
+                b.recv(&mut buf).await
+            }
+        });
+        yield_n(3).await;
+        waiting.cancel();
+        assert!(soon(waiting).await.unwrap_err().is_cancelled());
+        soon(a.send(b"still here")).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = soon(b.recv(&mut buf)).await.unwrap();
+        assert_eq!(&buf[..n], b"still here");
+    });
+}
+
+#[test]
 fn bound_unix_datagram_sockets_exchange_with_send_to_and_recv_from() {
     let (pa, pb) = (TempPath::new("dgram-a"), TempPath::new("dgram-b"));
     block_on(async {
@@ -478,6 +508,9 @@ fn sockets_created_outside_a_runtime_are_an_error() {
     outside(UnixDatagram::pair());
     outside(UnixDatagram::unbound());
     outside(UnixListener::bind(&path));
+    assert!(!path.0.exists(), "a failed bind leaves no socket file");
+    outside(UnixDatagram::bind(&path));
+    assert!(!path.0.exists(), "a failed bind leaves no socket file");
     let listening = TempPath::new("outside-listening");
     let _std_listener = std::os::unix::net::UnixListener::bind(&listening).unwrap();
     outside(futures::executor::block_on(UnixStream::connect(&listening)));

@@ -173,6 +173,18 @@ impl UdpSocket {
         self.io.io(Direction::Read, |s| s.peek_from(buf)).await
     }
 
+    /// Waits for a datagram from the connected peer and copies it (at most
+    /// `buf.len()` bytes) into `buf` without taking it; returns its length.
+    ///
+    /// # Cancellation
+    /// A checkpoint, as [`recv`](Self::recv).
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.io(Direction::Read, |s| s.peek(buf)).await
+    }
+
     /// The address the socket is bound to.
     ///
     /// # Errors

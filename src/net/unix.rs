@@ -19,6 +19,18 @@ use std::path::Path;
 
 use crate::reactor::{Direction, IoSource};
 
+/// The registration of a socket just bound at `path`; if it failed (no
+/// runtime), the socket file the bind created is removed again, so a failed
+/// `bind` leaves nothing behind.
+fn registered<S: mio::event::Source>(
+    path: &Path,
+    io: io::Result<IoSource<S>>,
+) -> io::Result<IoSource<S>> {
+    io.inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
+}
+
 // ---------------------------------------------------------------------------
 // UnixListener
 
@@ -56,7 +68,8 @@ pub struct UnixListener {
 }
 
 impl UnixListener {
-    /// Creates a socket file at `path` and listens on it.
+    /// Creates a socket file at `path` and listens on it. A bind that fails
+    /// (outside a runtime, for instance) leaves no file.
     ///
     /// # Errors
     /// Outside a runtime; `AddrInUse` if a file exists at `path` (even one
@@ -64,10 +77,9 @@ impl UnixListener {
     /// writable; the path is too long for a socket address (about 100
     /// bytes).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        let listener = mio::net::UnixListener::bind(path)?;
-        Ok(UnixListener {
-            io: IoSource::new(listener)?,
-        })
+        let path = path.as_ref();
+        let io = registered(path, IoSource::new(mio::net::UnixListener::bind(path)?))?;
+        Ok(UnixListener { io })
     }
 
     /// Takes over a standard listener, switching it to non-blocking mode.
@@ -155,9 +167,9 @@ impl UnixStream {
     /// Unix connects; try again later).
     ///
     /// # Cancellation
-    /// A checkpoint while the connect is in progress; a cancelled connect
-    /// closes its socket (the listener may still see a connection that
-    /// ends at once).
+    /// A checkpoint, also when the OS connected at once (the wait for the
+    /// first writable event is one): a cancelled connect closes its socket,
+    /// and the listener may still accept a connection that ends at once.
     ///
     /// # Errors
     /// `NotFound` if nothing is at `path`; `ConnectionRefused` if the file
@@ -347,13 +359,16 @@ impl UnixDatagram {
     }
 
     /// Creates a socket file at `path` and binds a datagram socket to it.
-    /// The file stays when the socket is dropped (remove it yourself).
+    /// The file stays when the socket is dropped (remove it yourself); a
+    /// bind that fails leaves no file.
     ///
     /// # Errors
     /// Outside a runtime; `AddrInUse` if a file exists at `path`; the
     /// directory is missing or not writable.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        UnixDatagram::new(mio::net::UnixDatagram::bind(path)?)
+        let path = path.as_ref();
+        let io = registered(path, IoSource::new(mio::net::UnixDatagram::bind(path)?))?;
+        Ok(UnixDatagram { io })
     }
 
     /// A socket bound to no path: it can send (`send_to`, or `send` after
