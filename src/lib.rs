@@ -100,6 +100,8 @@ mod cancel;
 #[deny(unsafe_code)]
 mod compat;
 #[deny(unsafe_code)]
+pub mod net;
+#[deny(unsafe_code)]
 mod promise;
 #[deny(unsafe_code)]
 mod reactor;
