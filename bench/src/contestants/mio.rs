@@ -196,10 +196,10 @@ impl Contestant for RawMio {
                         }
                     },
                     Token(t) if t >= SERVER_BASE => {
-                        if let Some(server) = servers[t - SERVER_BASE].as_mut() {
-                            if !server.drive() {
-                                servers[t - SERVER_BASE] = None;
-                            }
+                        if let Some(server) = servers[t - SERVER_BASE].as_mut()
+                            && !server.drive()
+                        {
+                            servers[t - SERVER_BASE] = None;
                         }
                     }
                     Token(i) => {
