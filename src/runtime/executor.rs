@@ -229,7 +229,7 @@ impl Core {
         }
         h.update_flags(|f| f.with(Flags::STARTED).without(Flags::PARKED));
         let started = self.config.debug.then(Instant::now);
-        let poll = task.poll();
+        let (poll, self_woken) = task.poll();
         if let Some(started) = started {
             self.report_slow_poll(&task, started.elapsed());
         }
@@ -256,6 +256,9 @@ impl Core {
                 let outcome = task.drop_future();
                 self.complete(&task, outcome);
             }
+            // It woke itself during the poll: queued now, behind what it
+            // woke (the deferred self-wake of `task::current`).
+            Poll::Pending if self_woken => self.push(task),
             Poll::Pending => {}
         }
     }
@@ -270,16 +273,25 @@ impl Core {
 
     /// Runs the callbacks whose turn in the FIFO has come (every task queued
     /// before them was polled). A panicking callback is logged.
+    #[inline]
     fn run_due_callbacks(&self) {
+        // The common case, checked without touching the queue: none is due.
+        if self.soon.next_due.get() > self.popped.get() {
+            return;
+        }
         // Only those queued before this call: one queued now waits its turn.
         let n = self.soon.queue.borrow().len();
         for _ in 0..n {
             let cb = {
                 let mut soon = self.soon.queue.borrow_mut();
-                match soon.front() {
+                let cb = match soon.front() {
                     Some((seq, _)) if *seq <= self.popped.get() => soon.pop_front(),
                     _ => None,
-                }
+                };
+                self.soon
+                    .next_due
+                    .set(soon.front().map_or(u64::MAX, |(seq, _)| *seq));
+                cb
             };
             let Some((_, cb)) = cb else { return };
             run_caught("a callback", cb);
@@ -378,6 +390,7 @@ impl Core {
         let queued = std::mem::take(&mut *self.run_queue.borrow_mut());
         drop(queued);
         let callbacks = std::mem::take(&mut *self.soon.queue.borrow_mut());
+        self.soon.next_due.set(u64::MAX);
         drop(callbacks);
     }
 }
@@ -386,19 +399,35 @@ impl Core {
 pub(crate) type Callback = Box<dyn FnOnce()>;
 
 /// The loop's callback queue (asyncio's `call_soon` queue).
-#[derive(Default)]
 pub(crate) struct Soon {
     /// Callbacks, each stamped with the value of `pushed` when it was queued:
     /// it runs once that many tasks have been popped.
     pub(crate) queue: RefCell<VecDeque<(u64, Callback)>>,
     /// Tasks pushed onto the run queue so far.
     pub(crate) pushed: Cell<u64>,
+    /// The stamp of the first queued callback (`u64::MAX` when none), so the
+    /// loop sees "nothing due" without borrowing the queue.
+    pub(crate) next_due: Cell<u64>,
+}
+
+impl Default for Soon {
+    fn default() -> Soon {
+        Soon {
+            queue: RefCell::default(),
+            pushed: Cell::new(0),
+            next_due: Cell::new(u64::MAX),
+        }
+    }
 }
 
 impl Soon {
     /// Queues `f` behind every task queued so far.
     pub(crate) fn push(&self, f: Box<dyn FnOnce()>) {
-        self.queue.borrow_mut().push_back((self.pushed.get(), f));
+        let mut queue = self.queue.borrow_mut();
+        if queue.is_empty() {
+            self.next_due.set(self.pushed.get());
+        }
+        queue.push_back((self.pushed.get(), f));
     }
 }
 

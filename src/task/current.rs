@@ -9,6 +9,14 @@
 //!   found in the slot is always that of a live task, on its loop thread.
 //! * Readers get a `&TaskRef` for the duration of a closure ([`with`]), or
 //!   a counted clone ([`get`]): never a raw pointer.
+//! * **Self-wakes are deferred.** While the executor polls a task
+//!   ([`TaskRef::poll_as`]), a wake of that same task on this thread (a
+//!   yield, a combinator's child waking its parent) only sets its scheduled
+//!   bit and is recorded here; the executor queues the task when the poll
+//!   returns `Pending`. That is asyncio's order (a task's next step is
+//!   scheduled when its current step ends) and skips the scheduler's
+//!   lookup of the runtime on the hottest path. Wakes from other tasks or
+//!   threads take the normal path.
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
@@ -17,15 +25,58 @@ use std::ptr::NonNull;
 use super::TaskRef;
 use super::header::Header;
 
+/// What this thread is running.
+struct Current {
+    /// The task being polled or dropped on this thread, or `None`.
+    task: Cell<Option<NonNull<Header>>>,
+    /// Whether the executor is *polling* `task` (self-wakes may be
+    /// deferred), and whether one was.
+    self_wake: Cell<SelfWake>,
+}
+
+/// The self-wake state of the current poll.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SelfWake {
+    /// Not in an executor's poll (a drop, or a nested `run_as`): wakes take
+    /// the normal path.
+    Off,
+    /// Polling; no self-wake yet.
+    Armed,
+    /// Polling; the task woke itself, the executor must queue it.
+    Deferred,
+}
+
 thread_local! {
-    /// The task being polled on this thread, or `None`.
-    static CURRENT: Cell<Option<NonNull<Header>>> = const { Cell::new(None) };
+    /// The task being polled on this thread.
+    static CURRENT: Current = const {
+        Current {
+            task: Cell::new(None),
+            self_wake: Cell::new(SelfWake::Off),
+        }
+    };
+}
+
+/// A wake of the task at `ptr`, whose scheduled bit the caller just set:
+/// if it is the task being polled here, the wake is deferred to the end of
+/// the poll (returns `true`; the caller must not schedule it).
+#[inline]
+pub(super) fn defer_self_wake(ptr: NonNull<Header>) -> bool {
+    CURRENT
+        .try_with(|c| {
+            if c.self_wake.get() == SelfWake::Armed && c.task.get() == Some(ptr) {
+                c.self_wake.set(SelfWake::Deferred);
+                true
+            } else {
+                c.self_wake.get() == SelfWake::Deferred && c.task.get() == Some(ptr)
+            }
+        })
+        .unwrap_or(false)
 }
 
 /// Runs `f` with the current task, if there is one.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
-    let ptr = CURRENT.try_with(Cell::get).ok().flatten()?;
+    let ptr = CURRENT.try_with(|c| c.task.get()).ok().flatten()?;
     // SAFETY: by the ground rules, a pointer in the slot is a live task of
     // this thread whose reference is held by `run_as`'s caller for longer
     // than this call. The `TaskRef` borrows that reference: `ManuallyDrop`
@@ -43,14 +94,37 @@ impl TaskRef {
     /// Runs `f` with this task as the current task, restoring the previous
     /// one afterwards (also if `f` unwinds).
     pub(crate) fn run_as<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.enter(SelfWake::Off, f).0
+    }
+
+    /// [`run_as`](Self::run_as) for the executor's poll: also says whether
+    /// the task woke itself during `f` (the wake was deferred: queue the
+    /// task if the poll returned `Pending`).
+    pub(crate) fn poll_as<R>(&self, f: impl FnOnce() -> R) -> (R, bool) {
+        self.enter(SelfWake::Armed, f)
+    }
+
+    /// Makes this the current task in `mode` for `f`, restoring the
+    /// previous state afterwards (also if `f` unwinds).
+    fn enter<R>(&self, mode: SelfWake, f: impl FnOnce() -> R) -> (R, bool) {
         /// Restores the previous current task.
-        struct Restore(Option<NonNull<Header>>);
+        struct Restore(Option<NonNull<Header>>, SelfWake);
         impl Drop for Restore {
             fn drop(&mut self) {
-                let _ = CURRENT.try_with(|c| c.set(self.0));
+                let _ = CURRENT.try_with(|c| {
+                    c.task.set(self.0);
+                    c.self_wake.set(self.1);
+                });
             }
         }
-        let _restore = Restore(CURRENT.with(|c| c.replace(Some(self.as_ptr()))));
-        f()
+        let _restore = CURRENT.with(|c| {
+            Restore(
+                c.task.replace(Some(self.as_ptr())),
+                c.self_wake.replace(mode),
+            )
+        });
+        let r = f();
+        let deferred = CURRENT.with(|c| c.self_wake.get()) == SelfWake::Deferred;
+        (r, deferred)
     }
 }

@@ -147,7 +147,11 @@ impl TaskRef {
     /// # Panics
     /// If the task is complete or is being polled or dropped already (a
     /// re-entrant poll).
-    pub(crate) fn poll(&self) -> Poll<Outcome> {
+    ///
+    /// The second value: the task woke itself during the poll and the wake
+    /// was deferred (`current`'s ground rules): if the poll is `Pending`,
+    /// the caller must queue the task (its scheduled bit is already set).
+    pub(crate) fn poll(&self) -> (Poll<Outcome>, bool) {
         let _busy = self.enter_stage();
         // SAFETY: we hold a reference for the whole poll, and the borrowed
         // waker does not outlive it (clones take their own references).
@@ -156,7 +160,12 @@ impl TaskRef {
         // SAFETY: this is the loop thread (`TaskRef` is `!Send` and only
         // made on it), the future is still there and nothing else borrows
         // the stage (checked by `enter_stage`).
-        self.run_as(|| unsafe { ops::poll(self.ptr, &mut cx) })
+        let (poll, self_woken) = self.poll_as(|| unsafe { ops::poll(self.ptr, &mut cx) });
+        if self_woken && poll.is_ready() {
+            // Done: the deferred wake has nothing left to run.
+            self.header().state.unset_scheduled();
+        }
+        (poll, self_woken)
     }
 
     /// Drops the future in place, unpolled, as the current task (so that

@@ -444,6 +444,11 @@ pub(super) unsafe fn wake_by_ref(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the block alive.
     let state = unsafe { &ptr.as_ref().state };
     if state.transition_to_scheduled() {
+        if super::current::defer_self_wake(ptr) {
+            // The task being polled here woke itself: the executor queues
+            // it when the poll returns (with the reference it holds).
+            return;
+        }
         state.ref_inc();
         // SAFETY: we just took the reference the scheduler will own.
         unsafe { ops::schedule(ptr) };
@@ -463,9 +468,11 @@ unsafe fn waker_wake(data: *const ()) {
     // SAFETY: this waker owns one reference: it moves to the scheduler if
     // the task gets queued, else it is released.
     unsafe {
-        if ptr.as_ref().state.transition_to_scheduled() {
+        if ptr.as_ref().state.transition_to_scheduled() && !super::current::defer_self_wake(ptr) {
             ops::schedule(ptr);
         } else {
+            // Not queued, or queued by the executor after this poll (which
+            // holds its own reference, so this is never the last one).
             ops::drop_ref(ptr);
         }
     }
