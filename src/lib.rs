@@ -81,6 +81,10 @@
 //!   `mio::Poll` with a slab of generation-tagged registrations.
 //! * `wait`, `promise`: the waiting primitives and asyncio's `Future`.
 //! * `sync`: events, locks, semaphores and queues, on one waiter list.
+//! * `net`: TCP listeners and streams, each operation one call of the
+//!   reactor's try-then-wait loop (a checkpoint before the socket is
+//!   touched, so a cancelled read takes nothing); host names resolved off
+//!   the loop; a `BufReader` with asyncio's `readline`.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -95,6 +99,8 @@ mod cancel;
 #[cfg(feature = "futures")]
 #[deny(unsafe_code)]
 mod compat;
+#[deny(unsafe_code)]
+pub mod net;
 #[deny(unsafe_code)]
 mod promise;
 #[deny(unsafe_code)]
