@@ -50,6 +50,9 @@ impl TcpListener {
     /// turn (as `std` does) and keeping the first that binds.
     /// `SO_REUSEADDR` is set (as mio and tokio do), so a server can be
     /// restarted on its port while old connections are in `TIME_WAIT`.
+    /// The listen backlog is 128 (`std`'s and mio's; asyncio's default is
+    /// 100): connections that arrive faster than they are accepted beyond
+    /// it may be refused or reset by the kernel.
     ///
     /// # Cancellation
     /// A checkpoint only while a host name is being resolved (numeric
