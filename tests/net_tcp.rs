@@ -217,10 +217,6 @@ fn localhost_is_resolved_off_the_loop_and_each_address_is_tried() {
         server.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"hi");
         assert_eq!(client.peer_addr().unwrap(), addr);
-        let err = TcpStream::connect("no-such-host.invalid:80")
-            .await
-            .unwrap_err();
-        assert!(!taskloop::is_cancelled(&err), "{err}");
     });
 }
 
