@@ -1,6 +1,6 @@
 //! The futures ecosystem's traits for taskloop's types (the default
 //! `futures` feature): `Stream`/`FusedStream` for [`Interval`] and
-//! [`AsCompleted`], `FusedFuture` for the futures a `futures::select!` may
+//! [`AsCompleted`] (and `net::Lines`), `FusedFuture` for the futures a `futures::select!` may
 //! hold, and `LocalSpawn` for [`Spawner`].
 //!
 //! It owns no behaviour: every impl forwards to the type's own method.
@@ -112,5 +112,16 @@ impl LocalSpawn for Spawner {
         } else {
             Err(SpawnError::shutdown())
         }
+    }
+}
+
+impl<R: crate::net::AsyncRead + Unpin> Stream for crate::net::Lines<R> {
+    /// Each line, without `\n` or `\r\n`; an error carrying `Cancelled`
+    /// when the task's cancellation is delivered at the poll (nothing is
+    /// lost; the stream goes on). The stream ends at the end of the input.
+    type Item = std::io::Result<String>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_line(cx).map(Result::transpose)
     }
 }

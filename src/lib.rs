@@ -83,6 +83,10 @@
 //! * `sync`: events, locks, semaphores and queues, on one waiter list.
 //! * `blocking`: `to_thread` / `spawn_blocking` on a lazily started pool of
 //!   worker threads, results handed back to the loop.
+//! * `net`: TCP, UDP and Unix sockets, each operation one call of the
+//!   reactor's try-then-wait loop (a checkpoint before the socket is
+//!   touched, so a cancelled read takes nothing); host names resolved off
+//!   the loop; a `BufReader` with asyncio's `readline`.
 #![warn(
     missing_docs,
     missing_debug_implementations,

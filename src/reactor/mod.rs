@@ -17,8 +17,6 @@
 //!   driver wakes them after the reactor's borrow is released. The reactor
 //!   never runs task code and knows nothing of timers.
 
-#![allow(dead_code, unused_imports)] // Until `net` (built on `IoSource`) lands.
-
 pub(crate) mod registration;
 mod source;
 

@@ -1,6 +1,6 @@
 //! One registered I/O source: its readiness per direction and the waiter of
 //! each direction, and the register / poll / clear / deregister operations
-//! the socket types (`net`, next) are written on.
+//! the socket types (`net`) are written on.
 
 use std::io;
 use std::task::{Context, Poll, Waker};
