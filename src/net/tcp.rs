@@ -277,7 +277,18 @@ impl TcpStream {
     /// connection: never a hang); a delivered cancellation
     /// ([`is_cancelled`](crate::is_cancelled)).
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |mut s| s.read(buf)).await
+        self.io
+            .io(Direction::Read, |s| self.read_once(s, buf))
+            .await
+    }
+
+    /// One `read(2)`; a short read drained the socket (`IoSource::drained`).
+    fn read_once(&self, mut s: &mio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let n = s.read(buf)?;
+        if n > 0 && n < buf.len() {
+            self.io.drained(Direction::Read);
+        }
+        Ok(n)
     }
 
     /// Reads exactly `buf.len()` bytes.
@@ -445,7 +456,8 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(Direction::Read, cx, |mut s| s.read(buf))
+        self.io
+            .poll_io(Direction::Read, cx, |s| self.read_once(s, buf))
     }
 
     /// The write half of the try-then-wait loop (not a checkpoint).

@@ -35,6 +35,12 @@ pub(super) struct IoEntry {
     pub(super) generation: u32,
     /// Readiness seen and not yet consumed, per direction.
     ready: [bool; 2],
+    /// The direction was reported closed (peer hang-up or an error): it
+    /// stays ready through [`Reactor::clear_edge`], because no new edge will
+    /// come (a read after the peer's FIN returns 0 at once). Only a
+    /// `WouldBlock` ([`Reactor::clear_ready`]) clears it: the kernel then
+    /// says there is nothing, so no operation can spin on a stale flag.
+    closed: [bool; 2],
     /// The waiters of each direction: usually one task (a stream's reader
     /// or writer); several when tasks share a socket (`&UdpSocket`).
     waiters: [Vec<Waker>; 2],
@@ -53,8 +59,12 @@ pub(super) fn split_token(t: Token) -> (usize, u32) {
 impl IoEntry {
     /// Records an event and collects the wakers it readies.
     pub(super) fn on_event(&mut self, event: &Event, woken: &mut Vec<Waker>) {
-        let read = event.is_readable() || event.is_read_closed() || event.is_error();
-        let write = event.is_writable() || event.is_write_closed() || event.is_error();
+        let read_closed = event.is_read_closed() || event.is_error();
+        let write_closed = event.is_write_closed() || event.is_error();
+        self.closed[0] |= read_closed;
+        self.closed[1] |= write_closed;
+        let read = event.is_readable() || read_closed;
+        let write = event.is_writable() || write_closed;
         for (dir, hit) in [(0, read), (1, write)] {
             if hit {
                 self.ready[dir] = true;
@@ -89,6 +99,7 @@ impl Reactor {
         entry.insert(IoEntry {
             generation: key.generation,
             ready: [false; 2],
+            closed: [false; 2],
             waiters: [Vec::new(), Vec::new()],
         });
         Ok(key)
@@ -126,7 +137,7 @@ impl Reactor {
             return Poll::Ready(());
         };
         let d = dir as usize;
-        if entry.ready[d] {
+        if entry.ready[d] || entry.closed[d] {
             return Poll::Ready(());
         }
         let waiters = &mut entry.waiters[d];
@@ -138,6 +149,20 @@ impl Reactor {
 
     /// An operation in `dir` returned `WouldBlock`: wait for the next edge.
     pub(crate) fn clear_ready(&mut self, key: IoKey, dir: Direction) {
+        if let Some(entry) = self
+            .entries
+            .get_mut(key.index)
+            .filter(|e| e.generation == key.generation)
+        {
+            entry.ready[dir as usize] = false;
+            entry.closed[dir as usize] = false;
+        }
+    }
+
+    /// An operation in `dir` drained it without seeing `WouldBlock` (a
+    /// short read): wait for the next edge, unless the direction was
+    /// reported closed (that edge has passed; the next read returns at once).
+    pub(crate) fn clear_edge(&mut self, key: IoKey, dir: Direction) {
         if let Some(entry) = self
             .entries
             .get_mut(key.index)

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT, WAIT_MAX_YIELDS,
-    WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report, lateness_ns,
-    overhead_report,
+    Contestant, ECHO_CONNS, ECHO_MSG, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT,
+    WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report,
+    lateness_ns, overhead_report,
 };
 
 pub struct Taskloop;
@@ -332,6 +332,51 @@ impl Contestant for Taskloop {
                 t.await.unwrap();
             }
             Report::new(span.stop(), n)
+        }))
+    }
+
+    fn tcp_echo(n: u64) -> Option<Report> {
+        use taskloop::net::{TcpListener, TcpStream};
+        Some(block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let span = Span::start();
+            let server = taskloop::spawn(async move {
+                for _ in 0..ECHO_CONNS {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    drop(taskloop::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let got = stream.read(&mut buf).await.unwrap();
+                            if got == 0 {
+                                break;
+                            }
+                            stream.write_all(&buf[..got]).await.unwrap();
+                        }
+                    }));
+                }
+            });
+            let clients: Vec<_> = (0..ECHO_CONNS)
+                .map(|_| {
+                    taskloop::spawn(async move {
+                        let stream = TcpStream::connect(addr).await.unwrap();
+                        stream.set_nodelay(true).unwrap();
+                        let msg = [7u8; ECHO_MSG];
+                        let mut back = [0u8; ECHO_MSG];
+                        for _ in 0..n {
+                            stream.write_all(&msg).await.unwrap();
+                            stream.read_exact(&mut back).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.await.unwrap();
+            }
+            let report = Report::new(span.stop(), ECHO_CONNS * n);
+            server.await.unwrap();
+            report
         }))
     }
 }
