@@ -106,6 +106,8 @@ mod reactor;
 #[deny(unsafe_code)]
 mod runtime;
 #[deny(unsafe_code)]
+pub mod signal;
+#[deny(unsafe_code)]
 pub mod sync;
 mod task;
 #[deny(unsafe_code)]
