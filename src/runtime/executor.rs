@@ -206,12 +206,18 @@ impl Core {
         );
     }
 
-    /// Moves the tasks woken on other threads onto the run queue.
+    /// Moves the tasks woken on other threads onto the run queue, and the
+    /// callbacks submitted from them onto the callback FIFO.
     fn drain_injected(&self) {
+        let mut calls = Vec::new();
         let mut injected = self.injected.borrow_mut();
-        self.shared().drain(&mut injected);
+        self.shared().drain(&mut injected, &mut calls);
         for task in injected.drain(..) {
             self.push(self.registry.assert_owner(task));
+        }
+        drop(injected);
+        for call in calls {
+            self.call_soon(call);
         }
     }
 

@@ -10,9 +10,11 @@
 pub(crate) mod context;
 mod driver;
 pub(crate) mod executor;
+mod handle;
 mod shared;
 mod spawn;
 
+pub use handle::{Handle, Remote, RuntimeGone};
 pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, spawn_named, try_spawn};
 
 use std::future::Future;
@@ -141,6 +143,12 @@ impl Runtime {
     /// with the default `futures` feature).
     pub fn spawner(&self) -> Spawner {
         Spawner::new(&self.core)
+    }
+
+    /// A `Send + Sync` handle through which other threads submit work to
+    /// this runtime ([`Handle::call_soon`], [`Handle::spawn`]).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared().clone())
     }
 
     /// Every task of this runtime that is not done.
