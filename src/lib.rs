@@ -127,8 +127,8 @@ pub use blocking::{BlockingTask, spawn_blocking, to_thread};
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
 pub use runtime::{
-    Builder, Handle, NoRuntime, Remote, Runtime, RuntimeGone, Spawner, all_tasks, run, spawn,
-    spawn_named, try_spawn,
+    Builder, Handle, Interrupted, NoRuntime, Remote, Runtime, RuntimeGone, Spawner, all_tasks, run,
+    run_cli, spawn, spawn_named, try_spawn,
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{

@@ -55,6 +55,12 @@ pub(crate) struct Config {
     pub(crate) blocking_threads: usize,
     /// How long an idle blocking thread waits for work before it exits.
     pub(crate) blocking_keep_alive: Duration,
+    /// `run`: a SIGINT cancels the main task.
+    pub(crate) ctrl_c: bool,
+    /// `run`: a SIGTERM cancels the main task too.
+    pub(crate) graceful_sigterm: bool,
+    /// `run`: how long the shutdown waits for the pending tasks' clean-up.
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// The loop's state. Owned by `Runtime`, reached through `context` while running.
