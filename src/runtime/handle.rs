@@ -154,10 +154,13 @@ impl fmt::Display for RuntimeGone {
 
 impl std::error::Error for RuntimeGone {}
 
+/// The outcome once known, and the waker of the awaiting side.
+type SlotState<T> = (Option<Result<T, RuntimeGone>>, Option<Waker>);
+
 /// The state shared by a [`Remote`] and the task that completes it.
 struct Slot<T> {
     /// The outcome once known, and the waker of the awaiting side.
-    state: Mutex<(Option<Result<T, RuntimeGone>>, Option<Waker>)>,
+    state: Mutex<SlotState<T>>,
     /// Signalled at completion, for [`Remote::wait`].
     done: Condvar,
 }

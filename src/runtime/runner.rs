@@ -183,10 +183,12 @@ pub(super) fn run_main<F: Future>(
     );
     let config = rt.core.config.clone();
     let mut kinds = Vec::new();
-    if config.ctrl_c {
+    // Miri cannot install signal handlers (a foreign `sigaction`); the
+    // suites it runs never send signals.
+    if config.ctrl_c && !cfg!(miri) {
         kinds.push(SignalKind::interrupt());
     }
-    if config.graceful_sigterm {
+    if config.graceful_sigterm && !cfg!(miri) {
         kinds.push(SignalKind::terminate());
     }
     let mut interrupts = if kinds.is_empty() {
