@@ -67,6 +67,18 @@ impl<S: Source> IoSource<S> {
         })
     }
 
+    /// Registers `source` as [`new`](Self::new) does, as a passive source:
+    /// one that wakes the loop but that no task's progress depends on (a
+    /// signal's self-pipe), so the driver still reports a stalled loop.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub(crate) fn new_passive(source: S) -> io::Result<IoSource<S>> {
+        let this = IoSource::new(source)?;
+        this.reactor.borrow_mut().mark_passive(this.key);
+        Ok(this)
+    }
+
     /// The source.
     pub(crate) fn get_ref(&self) -> &S {
         self.source

@@ -312,8 +312,8 @@ impl Core {
             log::Level::Warn,
             format_args!(
                 "taskloop: the loop is stalled: no task is ready and no timer, I/O source or \
-                 blocking job is pending, so only a wake from another thread can resume it \
-                 (a deadlock otherwise). {} pending task(s): {}",
+                 blocking job is pending, so only a wake from another thread (or a signal) \
+                 can resume it (a deadlock otherwise). {} pending task(s): {}",
                 pending.len(),
                 pending.join(", ")
             ),

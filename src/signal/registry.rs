@@ -125,7 +125,7 @@ impl Entry {
         // installed, so that no signal falls between the two.
         let listening = Listening::new(kind)?;
         let signals = Signals::new([kind.as_raw()])?;
-        let source = IoSource::new(Pipe(RefCell::new(signals)))?;
+        let source = IoSource::new_passive(Pipe(RefCell::new(signals)))?;
         let entry = Rc::new(Entry {
             kind,
             source,
