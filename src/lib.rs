@@ -13,6 +13,11 @@
 //! assert_eq!(total, 60);
 //! ```
 //!
+//! A Ctrl-C during [`run`] cancels the main task the same way: its clean-up
+//! runs, the remaining tasks are cancelled and awaited, and the process
+//! exits with status 130 ([`run_cli`] returns [`Interrupted`] instead); a
+//! second Ctrl-C exits at once.
+//!
 //! # Cancellation is a request
 //!
 //! As in asyncio, [`TaskRef::cancel`] does not drop anything. It records a
@@ -83,6 +88,10 @@
 //! * `sync`: events, locks, semaphores and queues, on one waiter list.
 //! * `blocking`: `to_thread` / `spawn_blocking` on a lazily started pool of
 //!   worker threads, results handed back to the loop.
+//! * `signal`: Unix signals through `signal-hook`'s self-pipe, a passive
+//!   reactor source shared by a runtime's listeners of one signal; [`run`]
+//!   uses it to cancel the main task on Ctrl-C (asyncio's `Runner`), and
+//!   [`Handle`] lets other threads submit work to the loop.
 #![warn(
     missing_docs,
     missing_debug_implementations,
