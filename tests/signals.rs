@@ -407,3 +407,25 @@ fn the_shutdown_bound_drops_and_names_tasks_whose_cleanup_is_too_slow() {
         .unwrap();
     assert!((200..10_000).contains(&ms), "{ms} ms");
 }
+
+#[test]
+fn ctrl_c_resolves_at_the_next_sigint_under_block_on() {
+    if is_child() {
+        let rt = taskloop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let waiter = taskloop::spawn(taskloop::signal::ctrl_c());
+            // Let the waiter register before announcing readiness.
+            taskloop::yield_now().await.unwrap();
+            println!("ready");
+            waiter.await.unwrap().unwrap();
+            println!("got ctrl-c");
+        });
+        return;
+    }
+    let mut run = Run::start("ctrl_c_resolves_at_the_next_sigint_under_block_on");
+    run.expect("ready");
+    run.kill("INT");
+    let (status, out, _) = run.finish(Duration::from_secs(20));
+    assert!(status.success(), "{out:#?}");
+    assert!(has(&out, "got ctrl-c"), "{out:#?}");
+}

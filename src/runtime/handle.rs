@@ -204,6 +204,12 @@ impl<T> Drop for Completer<T> {
 /// `Send` future when the output is `Send`.
 ///
 /// Dropping it does not cancel the task (it is detached).
+///
+/// # Cancellation
+/// Awaiting it is not a taskloop checkpoint (it may be awaited on any
+/// executor); inside a taskloop task, wrap it in
+/// [`cancellable`](crate::cancellable) to make it one. Either way the task
+/// it waits for is not cancelled.
 pub struct Remote<T> {
     /// Where the task puts its output.
     slot: Arc<Slot<T>>,

@@ -276,6 +276,8 @@ impl Runtime {
         stop.store(true, Ordering::SeqCst);
         if let Ok(alarm) = alarm {
             alarm.thread().unpark();
+            // It ends at once now (it checks `stop` when unparked).
+            let _ = alarm.join();
         }
         let left: Vec<String> = core
             .all_tasks()
