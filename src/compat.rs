@@ -1,6 +1,6 @@
 //! The futures ecosystem's traits for taskloop's types (the default
-//! `futures` feature): `Stream`/`FusedStream` for [`Interval`] and
-//! [`AsCompleted`] (and `net::Lines`), `FusedFuture` for the futures a `futures::select!` may
+//! `futures` feature): `Stream`/`FusedStream` for [`Interval`],
+//! [`AsCompleted`], `mpsc::Receiver`, `net::Lines` and `signal::Signal`, `FusedFuture` for the futures a `futures::select!` may
 //! hold, and `LocalSpawn` for [`Spawner`].
 //!
 //! It owns no behaviour: every impl forwards to the type's own method.
@@ -66,6 +66,23 @@ impl<T> Stream for mpsc::Receiver<T> {
 impl<T> FusedStream for mpsc::Receiver<T> {
     fn is_terminated(&self) -> bool {
         mpsc::Receiver::is_terminated(self)
+    }
+}
+
+impl Stream for crate::signal::Signal {
+    /// One item per delivery of the signal; `Err(Cancelled)` when the task's
+    /// cancellation is delivered at the wait (the stream goes on).
+    type Item = Result<(), Cancelled>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Some)
+    }
+}
+
+impl FusedStream for crate::signal::Signal {
+    /// A signal stream never ends.
+    fn is_terminated(&self) -> bool {
+        false
     }
 }
 

@@ -13,6 +13,11 @@
 //! assert_eq!(total, 60);
 //! ```
 //!
+//! A Ctrl-C during [`run`] cancels the main task the same way: its clean-up
+//! runs, the remaining tasks are cancelled and awaited, and the process
+//! exits with status 130 ([`run_cli`] returns [`Interrupted`] instead); a
+//! second Ctrl-C exits at once.
+//!
 //! # Cancellation is a request
 //!
 //! As in asyncio, [`TaskRef::cancel`] does not drop anything. It records a
@@ -87,6 +92,10 @@
 //!   reactor's try-then-wait loop (a checkpoint before the socket is
 //!   touched, so a cancelled read takes nothing); host names resolved off
 //!   the loop; a `BufReader` with asyncio's `readline`.
+//! * `signal`: Unix signals through `signal-hook`'s self-pipe, a passive
+//!   reactor source shared by a runtime's listeners of one signal; [`run`]
+//!   uses it to cancel the main task on Ctrl-C (asyncio's `Runner`), and
+//!   [`Handle`] lets other threads submit work to the loop.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -112,6 +121,8 @@ mod reactor;
 #[deny(unsafe_code)]
 mod runtime;
 #[deny(unsafe_code)]
+pub mod signal;
+#[deny(unsafe_code)]
 pub mod sync;
 mod task;
 #[deny(unsafe_code)]
@@ -131,7 +142,8 @@ pub use blocking::{BlockingTask, spawn_blocking, to_thread};
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
 pub use runtime::{
-    Builder, NoRuntime, Runtime, Spawner, all_tasks, run, spawn, spawn_named, try_spawn,
+    Builder, Handle, Interrupted, NoRuntime, Remote, Runtime, RuntimeGone, Spawner, all_tasks, run,
+    run_cli, spawn, spawn_named, try_spawn,
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{

@@ -45,6 +45,10 @@ pub(crate) struct Reactor {
     entries: Slab<IoEntry>,
     /// Generation given to the next entry (bumped at each registration).
     generation: u32,
+    /// How many entries are passive (a signal's self-pipe): they wake the
+    /// loop, but no task's progress waits on them, so they do not keep the
+    /// driver's stall rule from reporting a deadlock.
+    passive: usize,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -65,6 +69,7 @@ impl Reactor {
             events: Events::with_capacity(256),
             entries: Slab::new(),
             generation: 0,
+            passive: 0,
         };
         Ok((reactor, waker))
     }
@@ -73,6 +78,12 @@ impl Reactor {
     /// can learn nothing and is skipped.
     pub(crate) fn has_sources(&self) -> bool {
         !self.entries.is_empty()
+    }
+
+    /// Whether any source other than the passive ones is registered: with
+    /// none, nothing that a task waits for can come from the reactor.
+    pub(crate) fn has_active_sources(&self) -> bool {
+        self.entries.len() > self.passive
     }
 
     /// Waits for events up to `timeout` (`None`: until one arrives) and

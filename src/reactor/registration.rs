@@ -44,6 +44,8 @@ pub(super) struct IoEntry {
     /// The waiters of each direction: usually one task (a stream's reader
     /// or writer); several when tasks share a socket (`&UdpSocket`).
     waiters: [Vec<Waker>; 2],
+    /// Counted in `Reactor::passive` (see there).
+    passive: bool,
 }
 
 /// The token of an entry.
@@ -101,8 +103,22 @@ impl Reactor {
             ready: [false; 2],
             closed: [false; 2],
             waiters: [Vec::new(), Vec::new()],
+            passive: false,
         });
         Ok(key)
+    }
+
+    /// Marks a registration passive: it does not count as a source a task
+    /// waits on for the driver's stall rule (a signal's self-pipe).
+    pub(crate) fn mark_passive(&mut self, key: IoKey) {
+        if let Some(entry) = self
+            .entries
+            .get_mut(key.index)
+            .filter(|e| e.generation == key.generation && !e.passive)
+        {
+            entry.passive = true;
+            self.passive += 1;
+        }
     }
 
     /// Deregisters `source` and drops its entry; returns the waiters' wakers
@@ -116,7 +132,11 @@ impl Reactor {
         }
         match self.entries.get(key.index) {
             Some(e) if e.generation == key.generation => {
-                let [mut read, write] = self.entries.remove(key.index).waiters;
+                let entry = self.entries.remove(key.index);
+                if entry.passive {
+                    self.passive -= 1;
+                }
+                let [mut read, write] = entry.waiters;
                 read.extend(write);
                 read
             }

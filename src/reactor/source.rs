@@ -50,21 +50,37 @@ impl<S: Source> IoSource<S> {
     /// # Errors
     /// Outside a runtime (`io::ErrorKind::Other` naming the cause), or the OS
     /// refused the registration.
-    pub(crate) fn new(mut source: S) -> io::Result<IoSource<S>> {
+    pub(crate) fn new(source: S) -> io::Result<IoSource<S>> {
+        IoSource::register(source, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Registers `source` for `interest` with the running runtime.
+    fn register(mut source: S, interest: Interest) -> io::Result<IoSource<S>> {
         let reactor = crate::runtime::context::reactor().ok_or_else(|| {
             io::Error::other(
                 "taskloop: a socket was created outside a taskloop runtime (create it inside \
                  `block_on`/`run`, on the loop thread)",
             )
         })?;
-        let key = reactor
-            .borrow_mut()
-            .register(&mut source, Interest::READABLE | Interest::WRITABLE)?;
+        let key = reactor.borrow_mut().register(&mut source, interest)?;
         Ok(IoSource {
             source: Some(source),
             key,
             reactor,
         })
+    }
+
+    /// Registers `source` for reading only, as a passive source: one that
+    /// wakes the loop but that no task's progress depends on (a signal's
+    /// self-pipe), so the driver still reports a stalled loop. (Not for
+    /// writing: a pipe's first writable edge would end every idle wait.)
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub(crate) fn new_passive(source: S) -> io::Result<IoSource<S>> {
+        let this = IoSource::register(source, Interest::READABLE)?;
+        this.reactor.borrow_mut().mark_passive(this.key);
+        Ok(this)
     }
 
     /// The source.

@@ -62,9 +62,9 @@ impl Driver {
     /// `ready` is asked again after a non-blocking look for I/O, and
     /// `notified` before the precise sub-millisecond sleep.
     ///
-    /// A loop with nothing that can wake it — no timer, no I/O source, no
-    /// blocking job, and nothing ready — can only be woken from another
-    /// thread; after [`STALL_GRACE`] of that, `on_stall` reports it (once per
+    /// A loop with nothing that can wake it — no timer, no I/O source (a
+    /// signal's passive self-pipe does not count), no blocking job, and
+    /// nothing ready — can only be woken from another thread or a signal; after [`STALL_GRACE`] of that, `on_stall` reports it (once per
     /// stall) and the loop goes on waiting: a deadlock is never silent.
     pub(crate) fn park(
         &self,
@@ -73,7 +73,10 @@ impl Driver {
         notified: impl Fn() -> bool,
         on_stall: impl FnOnce(),
     ) {
-        let has_sources = self.reactor.borrow().has_sources();
+        let (has_sources, has_active) = {
+            let reactor = self.reactor.borrow();
+            (reactor.has_sources(), reactor.has_active_sources())
+        };
         let timeout = if busy {
             if !has_sources {
                 return;
@@ -103,14 +106,17 @@ impl Driver {
                 // rounded down), and the last sub-millisecond stretch is
                 // slept precisely, when no I/O source could need the poll;
                 // a wake from another thread then waits at most that long.
-                Some(d) if d < Duration::from_millis(1) && !has_sources => {
+                // (A passive source, a signal's pipe, can wait that long.)
+                Some(d) if d < Duration::from_millis(1) && !has_active => {
                     if !d.is_zero() && !notified() {
                         std::thread::sleep(d);
                     }
                     return;
                 }
                 Some(d) => Some(Duration::from_millis(d.as_millis() as u64)),
-                None if !has_sources && self.external.get() == 0 => {
+                // Passive sources (signals) do not count: a task waiting
+                // for nothing else is reported, the loop still wakes on them.
+                None if !has_active && self.external.get() == 0 => {
                     self.poll_reactor(Some(STALL_GRACE));
                     if !ready() && !notified() {
                         on_stall();

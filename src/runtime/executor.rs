@@ -55,6 +55,12 @@ pub(crate) struct Config {
     pub(crate) blocking_threads: usize,
     /// How long an idle blocking thread waits for work before it exits.
     pub(crate) blocking_keep_alive: Duration,
+    /// `run`: a SIGINT cancels the main task.
+    pub(crate) ctrl_c: bool,
+    /// `run`: a SIGTERM cancels the main task too.
+    pub(crate) graceful_sigterm: bool,
+    /// `run`: how long the shutdown waits for the pending tasks' clean-up.
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// The loop's state. Owned by `Runtime`, reached through `context` while running.
@@ -206,12 +212,18 @@ impl Core {
         );
     }
 
-    /// Moves the tasks woken on other threads onto the run queue.
+    /// Moves the tasks woken on other threads onto the run queue, and the
+    /// callbacks submitted from them onto the callback FIFO.
     fn drain_injected(&self) {
+        let mut calls = Vec::new();
         let mut injected = self.injected.borrow_mut();
-        self.shared().drain(&mut injected);
+        self.shared().drain(&mut injected, &mut calls);
         for task in injected.drain(..) {
             self.push(self.registry.assert_owner(task));
+        }
+        drop(injected);
+        for call in calls {
+            self.call_soon(call);
         }
     }
 
@@ -312,8 +324,8 @@ impl Core {
             log::Level::Warn,
             format_args!(
                 "taskloop: the loop is stalled: no task is ready and no timer, I/O source or \
-                 blocking job is pending, so only a wake from another thread can resume it \
-                 (a deadlock otherwise). {} pending task(s): {}",
+                 blocking job is pending, so only a wake from another thread (or a signal) \
+                 can resume it (a deadlock otherwise). {} pending task(s): {}",
                 pending.len(),
                 pending.join(", ")
             ),

@@ -10,9 +10,13 @@
 pub(crate) mod context;
 mod driver;
 pub(crate) mod executor;
+mod handle;
+mod runner;
 mod shared;
 mod spawn;
 
+pub use handle::{Handle, Remote, RuntimeGone};
+pub use runner::Interrupted;
 pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, spawn_named, try_spawn};
 
 use std::future::Future;
@@ -107,22 +111,33 @@ impl Runtime {
              which would block the loop that drives it: `.await` the future instead, \
              or start it with taskloop::spawn"
         );
+        let location = Location::caller();
+        self.block_on_main(future, location).0
+    }
+
+    /// `block_on`, also telling whether the main task ended cancelled.
+    fn block_on_main<F: Future>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> (F::Output, bool) {
         let core = &*self.core;
         let _enter = context::enter(&self.core);
-        let location = core.config.debug.then_some(Location::caller());
+        let location = core.config.debug.then_some(location);
         // The main future may borrow from this frame: `run_scoped` drops it
         // (in place) before returning, also if the loop unwinds.
         let outcome = core.registry.run_scoped(future, location, |main, queued| {
             main.header().update_flags(|f| f.with(Flags::MAIN));
             core.push(queued);
             core.run_until(|| main.is_done());
-            main.take_result()
+            let cancelled = main.is_cancelled();
+            (main.take_result(), cancelled)
         });
         match outcome {
-            Ok(Ok(output)) => output,
-            Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Ok(Err(e)) => unreachable!("the main task ended without a value: {e}"),
-            Err(e) => unreachable!("the main task's output is missing: {e}"),
+            (Ok(Ok(output)), cancelled) => (output, cancelled),
+            (Ok(Err(e)), _) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            (Ok(Err(e)), _) => unreachable!("the main task ended without a value: {e}"),
+            (Err(e), _) => unreachable!("the main task's output is missing: {e}"),
         }
     }
 
@@ -141,6 +156,12 @@ impl Runtime {
     /// with the default `futures` feature).
     pub fn spawner(&self) -> Spawner {
         Spawner::new(&self.core)
+    }
+
+    /// A `Send + Sync` handle through which other threads submit work to
+    /// this runtime ([`Handle::call_soon`], [`Handle::spawn`]).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared().clone())
     }
 
     /// Every task of this runtime that is not done.
@@ -215,6 +236,9 @@ impl Builder {
                     .map_or(4, |n| n.get() + 4)
                     .min(32),
                 blocking_keep_alive: Duration::from_secs(10),
+                ctrl_c: true,
+                graceful_sigterm: false,
+                shutdown_timeout: Duration::from_secs(5),
             },
         }
     }
@@ -285,12 +309,52 @@ impl Builder {
         self
     }
 
+    /// Whether [`run`](Self::run) and [`run_cli`](Self::run_cli) handle
+    /// SIGINT (default `true`): the first Ctrl-C cancels the main task, a
+    /// second one exits at once (see [`run`](crate::run)). With `false`,
+    /// they install no handler and Ctrl-C keeps its default action.
+    /// [`Runtime::block_on`] never handles signals.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn ctrl_c(mut self, on: bool) -> Builder {
+        self.config.ctrl_c = on;
+        self
+    }
+
+    /// Whether [`run`](Self::run) and [`run_cli`](Self::run_cli) give
+    /// SIGTERM the graceful path of SIGINT (default `false`): the first one
+    /// cancels the main task, whose clean-up runs, a second one exits at
+    /// once with status 143. What a service under a supervisor needs.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn graceful_sigterm(mut self, on: bool) -> Builder {
+        self.config.graceful_sigterm = on;
+        self
+    }
+
+    /// How long (real time, also on a virtual clock) [`run`](Self::run)'s
+    /// shutdown waits for the tasks still pending after the main task to
+    /// finish their clean-up (default 5 s); the tasks still pending then are
+    /// named in a warning and dropped. `Duration::MAX` waits as long as it
+    /// takes, as asyncio does.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
     /// Builds a runtime with these options and runs `main` on it the way
-    /// [`run`] does: after `main` completes, every pending task is cancelled
-    /// and awaited, then the runtime is dropped.
+    /// [`run`] does: SIGINT handling (unless [turned off](Self::ctrl_c));
+    /// after `main` completes, every pending task is cancelled and awaited
+    /// (within the [shutdown timeout](Self::shutdown_timeout)), then the
+    /// runtime is dropped.
+    ///
+    /// After a Ctrl-C whose cancellation `main` did not
+    /// [`uncancel`](crate::TaskRef::uncancel), the process exits with
+    /// status 130 once the shutdown is done, as [`run`] does; use
+    /// [`run_cli`](Self::run_cli) to get [`Interrupted`] back instead.
     ///
     /// # Errors
-    /// If the OS refuses to create the poller or its waker.
+    /// If the OS refuses to create the poller or its waker, or the signal
+    /// handler.
     ///
     /// # Panics
     /// As [`run`]: inside a running runtime, or (resumed) if `main` panics.
@@ -307,10 +371,31 @@ impl Builder {
     /// ```
     #[track_caller]
     pub fn run<F: Future>(self, main: F) -> io::Result<F::Output> {
-        let rt = self.build()?;
-        let output = rt.block_on(main);
-        rt.shutdown();
-        Ok(output)
+        let location = Location::caller();
+        match runner::run_main(self.build()?, main, location)? {
+            Ok(output) => Ok(output),
+            Err(interrupted) => std::process::exit(i32::from(interrupted.exit_status())),
+        }
+    }
+
+    /// [`run`](Self::run) for a command-line tool that decides its own
+    /// exit: returns `Err(`[`Interrupted`]`)` instead of exiting when a
+    /// Ctrl-C (or a graceful SIGTERM) cancelled the main task and it ended
+    /// cancelled (it did not [`uncancel`](crate::TaskRef::uncancel)); the
+    /// main task's output is then dropped, as asyncio's `run` raises
+    /// `KeyboardInterrupt`. A main task that returned although interrupted
+    /// gives `Ok`.
+    ///
+    /// # Errors
+    /// The outer `io::Error`: the OS refused the poller, its waker or the
+    /// signal handler.
+    ///
+    /// # Panics
+    /// As [`run`].
+    #[track_caller]
+    pub fn run_cli<F: Future>(self, main: F) -> io::Result<Result<F::Output, Interrupted>> {
+        let location = Location::caller();
+        runner::run_main(self.build()?, main, location)
     }
 
     /// Builds the runtime.
@@ -328,12 +413,33 @@ impl Builder {
 /// Runs `main` on a new runtime and returns its output: `asyncio.run`.
 ///
 /// After `main` completes, every task still pending is cancelled and the
-/// loop runs until each has finished its clean-up; then the runtime is
-/// dropped.
+/// loop runs until each has finished its clean-up (at most 5 s, see
+/// [`Builder::shutdown_timeout`]; the stragglers are then named in a
+/// warning and dropped); then the runtime is dropped.
+///
+/// # Ctrl-C
+/// For its duration, `run` handles SIGINT as asyncio's `Runner` does:
+///
+/// * the **first Ctrl-C cancels the main task**: a request, delivered as
+///   `Err(Cancelled)` at its next checkpoint; its async clean-up runs, then
+///   the shutdown above;
+/// * a **second Ctrl-C** (or one after the main task is done) **exits the
+///   process at once with status 130**, from the signal handler, even if a
+///   task blocks the loop: no further clean-up or destructor runs;
+/// * if the main task ended cancelled (it did not
+///   [`uncancel`](crate::TaskRef::uncancel)), `run` exits the process with
+///   status 130 once the shutdown is done, the analogue of asyncio's
+///   `KeyboardInterrupt`; if it returned a value anyway after uncancelling,
+///   `run` returns it.
+///
+/// Without a Ctrl-C nothing changes: the output is returned.
+/// [`run_cli`] returns [`Interrupted`] instead of exiting;
+/// [`Builder::ctrl_c`] turns the handling off, [`Builder::graceful_sigterm`]
+/// gives SIGTERM the same path.
 ///
 /// # Panics
 /// If called inside a running runtime, if the OS refuses to create the
-/// poller, or (resumed) if `main` panics.
+/// poller or the signal handler, or (resumed) if `main` panics.
 ///
 /// # Examples
 /// ```
@@ -349,9 +455,40 @@ impl Builder {
 /// ```
 #[track_caller]
 pub fn run<F: Future>(main: F) -> F::Output {
+    match run_cli(main) {
+        Ok(output) => output,
+        Err(interrupted) => std::process::exit(i32::from(interrupted.exit_status())),
+    }
+}
+
+/// [`run`] for a command-line tool: returns `Err(`[`Interrupted`]`)` when a
+/// Ctrl-C cancelled the main task and it ended cancelled, instead of exiting
+/// (the main task's output is then dropped). A second Ctrl-C still exits at
+/// once with status 130.
+///
+/// # Panics
+/// As [`run`].
+///
+/// # Examples
+/// ```
+/// use std::process::ExitCode;
+/// fn main() -> ExitCode {
+///     let outcome = taskloop::run_cli(async {
+///         // ... the program; a Ctrl-C cancels it here, at a checkpoint.
+///         taskloop::yield_now().await.is_ok()
+///     });
+///     match outcome {
+///         Ok(_) => ExitCode::SUCCESS,
+///         Err(interrupted) => interrupted.into(), // 130
+///     }
+/// }
+/// # main();
+/// ```
+#[track_caller]
+pub fn run_cli<F: Future>(main: F) -> Result<F::Output, Interrupted> {
+    let location = Location::caller();
     let rt = Runtime::new()
         .unwrap_or_else(|e| panic!("taskloop::run: cannot create the event loop: {e}"));
-    let output = rt.block_on(main);
-    rt.shutdown();
-    output
+    runner::run_main(rt, main, location)
+        .unwrap_or_else(|e| panic!("taskloop::run: cannot install the SIGINT handler: {e}"))
 }

@@ -1,5 +1,5 @@
 //! The part of a runtime other threads may touch: the inject queue of tasks
-//! woken from elsewhere, and the `mio::Waker` that interrupts the loop's
+//! woken from elsewhere and of callbacks submitted through a `Handle`, and the `mio::Waker` that interrupts the loop's
 //! poll. It is the runtime's [`Schedule`] implementation.
 //!
 //! It must never hold anything that is not `Send`: it holds tasks only as
@@ -13,11 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::context;
 use crate::task::{Notified, Schedule};
 
+/// A callback submitted from another thread (`Handle::call_soon`).
+pub(crate) type RemoteCall = Box<dyn FnOnce() + Send>;
+
 /// The inject queue and whether the runtime still accepts wakes.
 #[derive(Default)]
 struct Inject {
     /// Tasks woken from another thread, in wake order.
     tasks: Vec<Notified>,
+    /// Callbacks submitted from other threads, in submission order.
+    calls: Vec<RemoteCall>,
     /// Set when the runtime is dropped: wakes are refused from then on.
     closed: bool,
 }
@@ -68,17 +73,46 @@ impl Shared {
             drop(task);
             return;
         }
-        let first = inject.tasks.is_empty();
+        let first = inject.tasks.is_empty() && inject.calls.is_empty();
         inject.tasks.push(task);
         self.notified.store(true, Ordering::Release);
         drop(inject);
         if first {
-            if let Err(e) = self.waker.wake() {
-                crate::task::report(
-                    log::Level::Error,
-                    format_args!("taskloop: cannot wake the event loop: {e}"),
-                );
-            }
+            self.wake();
+        }
+    }
+
+    /// Queues a callback from any thread, to run on the loop thread; the
+    /// first one into an empty queue interrupts the loop's poll. After
+    /// `close`, the callback is given back (for the caller to drop on its
+    /// own thread).
+    pub(crate) fn submit(&self, call: RemoteCall) -> Result<(), RemoteCall> {
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        if inject.closed {
+            return Err(call);
+        }
+        let first = inject.tasks.is_empty() && inject.calls.is_empty();
+        inject.calls.push(call);
+        self.notified.store(true, Ordering::Release);
+        drop(inject);
+        if first {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether the runtime was dropped.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inject.lock().unwrap_or_else(|e| e.into_inner()).closed
+    }
+
+    /// Interrupts the loop's poll.
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            crate::task::report(
+                log::Level::Error,
+                format_args!("taskloop: cannot wake the event loop: {e}"),
+            );
         }
     }
 
@@ -87,19 +121,24 @@ impl Shared {
         self.notified.load(Ordering::Acquire)
     }
 
-    /// Takes the injected tasks, in wake order.
-    pub(crate) fn drain(&self, into: &mut VecDeque<Notified>) {
+    /// Takes the injected tasks, in wake order, and the submitted callbacks.
+    pub(crate) fn drain(&self, into: &mut VecDeque<Notified>, calls: &mut Vec<RemoteCall>) {
         if !self.notified.swap(false, Ordering::AcqRel) {
             return;
         }
         let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
         into.extend(inject.tasks.drain(..));
+        calls.append(&mut inject.calls);
     }
 
-    /// Refuses further wakes and returns what is queued.
-    pub(crate) fn close(&self) -> Vec<Notified> {
+    /// Refuses further wakes and submissions and returns what is queued
+    /// (dropped by the caller, on the loop thread, after the lock is released).
+    pub(crate) fn close(&self) -> (Vec<Notified>, Vec<RemoteCall>) {
         let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
         inject.closed = true;
-        std::mem::take(&mut inject.tasks)
+        (
+            std::mem::take(&mut inject.tasks),
+            std::mem::take(&mut inject.calls),
+        )
     }
 }
