@@ -193,12 +193,15 @@ impl<S: Schedule> Registry<S> {
         h.state.set_complete();
         let registered = self.remove(task);
         let join_waker = h.join_waker.take();
-        let (live, cancel_wakers) = h.peek_extras(|e| match e {
-            Some(e) => (
-                std::mem::take(&mut e.live),
-                std::mem::take(&mut e.cancel_wakers),
-            ),
-            None => Default::default(),
+        // Most tasks never allocated extras: nothing to take (and no empty
+        // structures to build and drop).
+        let extras = h.peek_extras(|e| {
+            e.map(|e| {
+                (
+                    std::mem::take(&mut e.live),
+                    std::mem::take(&mut e.cancel_wakers),
+                )
+            })
         });
         let detached = !h.flags.get().contains(Flags::HAS_HANDLE);
         // 2. User code, each piece caught so the others still run.
@@ -211,6 +214,10 @@ impl<S: Schedule> Registry<S> {
         if let Some(w) = join_waker {
             wake_caught(w);
         }
+        let Some((live, cancel_wakers)) = extras else {
+            drop(registered);
+            return Vec::new();
+        };
         for (watcher, index) in live.watchers.drain() {
             run_caught("a completion watcher", || watcher.task_done(index));
         }
