@@ -106,6 +106,8 @@ mod compat;
 #[deny(unsafe_code)]
 pub mod net;
 #[deny(unsafe_code)]
+pub mod process;
+#[deny(unsafe_code)]
 mod promise;
 #[deny(unsafe_code)]
 mod reactor;
