@@ -205,9 +205,14 @@ impl Child {
             if let Err(e) = self.kill() {
                 log::warn!("taskloop: cannot kill child {} on cancel: {e}", self.pid);
             } else {
+                // A checkpoint of its own (the delivered request is not
+                // delivered again; a new one ends the wait, and the killed
+                // child is reaped by a later wait or the drop).
                 let waiter = self.waiter();
-                // Not a checkpoint: the cancellation was delivered already.
-                if let Err(e) = poll_fn(|cx| waiter.poll_wait(cx)).await {
+                let mut slot = CancelSlot::new();
+                let reaped =
+                    poll_fn(|cx| slot.poll_checkpoint(cx, |cx| waiter.poll_wait(cx))).await;
+                if let Ok(Err(e)) = reaped {
                     log::warn!("taskloop: cannot reap child {} on cancel: {e}", self.pid);
                 }
             }
