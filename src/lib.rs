@@ -114,12 +114,21 @@ mod reactor;
 #[deny(unsafe_code)]
 mod runtime;
 #[deny(unsafe_code)]
+mod stdio;
+#[deny(unsafe_code)]
 pub mod sync;
 mod task;
 #[deny(unsafe_code)]
 mod timer;
 #[deny(unsafe_code)]
 mod wait;
+
+/// The standard streams as async streams: in the reactor when they are
+/// pipes, FIFOs or sockets, on the blocking pool otherwise (terminals,
+/// files), so a shutdown never waits for a read.
+pub mod io {
+    pub use crate::stdio::{Stderr, Stdin, Stdout, stderr, stdin, stdout};
+}
 
 /// Time: the runtime's clock and the timer futures.
 ///
