@@ -321,3 +321,52 @@ fn lines_from_a_childs_stdout_lose_nothing_across_a_cancelled_read() {
         assert!(child.wait().await.unwrap().success());
     });
 }
+
+/// The `par` example, included as a module: its logic runs here without
+/// building or spawning the example (deterministic and fast).
+#[path = "../examples/par.rs"]
+#[allow(dead_code)]
+mod par;
+
+#[test]
+fn par_runs_commands_with_a_bound_and_a_timeout_and_reports_as_they_complete() {
+    let _g = serial();
+    let opts = par::parse_args(
+        [
+            "-j",
+            "2",
+            "-t",
+            "0.5",
+            "sleep 0.2; echo slow",
+            "echo fast",
+            "exit 3",
+            "sleep 10",
+        ]
+        .map(String::from),
+    )
+    .unwrap();
+    assert_eq!(opts.jobs, 2);
+    block_on(async {
+        let t0 = Instant::now();
+        let mut reports = Vec::new();
+        let failed = par::par(opts.commands, opts.jobs, opts.timeout, async |r| {
+            reports.push(r)
+        })
+        .await;
+        // 2 failures: `exit 3` and the killed `sleep 10`, well before 10 s.
+        assert_eq!(failed, 2);
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        let order: Vec<_> = reports.iter().map(|r| r.index).collect();
+        // Completion order: the fast ones first, the timed-out one last.
+        assert_eq!(order.last(), Some(&3), "{order:?}");
+        assert!(matches!(
+            reports.last().unwrap().outcome,
+            par::Outcome::TimedOut
+        ));
+        let slow = reports.iter().find(|r| r.index == 0).unwrap();
+        assert_eq!(
+            par::render(slow),
+            "==> [0] sleep 0.2; echo slow: exit status: 0\nslow\n"
+        );
+    });
+}
