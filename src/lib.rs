@@ -87,6 +87,12 @@
 //!   reactor's try-then-wait loop (a checkpoint before the socket is
 //!   touched, so a cancelled read takes nothing); host names resolved off
 //!   the loop; a `BufReader` with asyncio's `readline`.
+//! * `process`: child processes whose exit is a pidfd in the reactor (no
+//!   reaper thread, no polling; a blocking `waitid` on the pool where
+//!   pidfds are missing), non-blocking pipes on the same try-then-wait
+//!   loop, and a detached reaper for a `Child` dropped while it runs.
+//! * `stdio` (`taskloop::io`): the standard streams, in the reactor when
+//!   they are pipes or sockets, on the blocking pool otherwise.
 #![warn(
     missing_docs,
     missing_debug_implementations,

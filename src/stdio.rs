@@ -9,8 +9,9 @@
 //!   Registration needs `O_NONBLOCK`, a flag of the *file description*,
 //!   which the process shares with whoever else holds the pipe (the shell,
 //!   a sibling in `(a; b) | c`). It is set when the first taskloop handle
-//!   of that stream is created and restored when the last one is dropped
-//!   ([`NonBlocking`]); meanwhile `std`'s `print!` to the same pipe may see
+//!   of that pipe is created and restored when the last one is dropped
+//!   (`NonBlocking`, counted per pipe: with `2>&1` standard output and
+//!   error are one); meanwhile `std`'s `print!` to the same pipe may see
 //!   `WouldBlock` when the pipe is full, and so may the other holders.
 //! * Anything else (a **terminal**, a regular file, `/dev/null`; epoll
 //!   refuses files with `EPERM`, and a terminal's flags are the shell's) is
@@ -27,7 +28,7 @@ use std::fs::File;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, ready};
@@ -62,40 +63,57 @@ impl Fd {
     }
 }
 
-/// Per standard stream: how many registered handles exist, and whether
+/// Per pipe or socket (its device and inode: `2>&1` makes standard output
+/// and error one pipe): how many registered handles exist, and whether
 /// `O_NONBLOCK` was set before the first (then it is left set).
-static NONBLOCK_USERS: Mutex<[(usize, bool); 3]> = Mutex::new([(0, false); 3]);
+static NONBLOCK_USERS: Mutex<Vec<(Inode, usize, bool)>> = Mutex::new(Vec::new());
+
+/// A pipe's or socket's identity: device and inode.
+type Inode = (u64, u64);
 
 /// A registered handle's hold on `O_NONBLOCK` of its stream: set by the
-/// first, restored by the last.
+/// first handle of the pipe, restored by the last.
 #[derive(Debug)]
-struct NonBlocking(Fd);
+struct NonBlocking {
+    /// The stream, whose descriptor the flag is restored through.
+    which: Fd,
+    /// The pipe or socket.
+    inode: Inode,
+}
 
 impl NonBlocking {
     /// Sets `O_NONBLOCK` on `fd` (a duplicate of the stream) unless a
     /// handle holds it already.
-    fn acquire(which: Fd, fd: &OwnedFd) -> io::Result<NonBlocking> {
+    fn acquire(which: Fd, inode: Inode, fd: &OwnedFd) -> io::Result<NonBlocking> {
         let mut users = NONBLOCK_USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, was_set) = &mut users[which as usize];
-        if *count == 0 {
-            let flags = rustix::fs::fcntl_getfl(fd)?;
-            *was_set = flags.contains(OFlags::NONBLOCK);
-            if !*was_set {
-                rustix::fs::fcntl_setfl(fd, flags | OFlags::NONBLOCK)?;
+        match users.iter_mut().find(|u| u.0 == inode) {
+            Some(user) => user.1 += 1,
+            None => {
+                let flags = rustix::fs::fcntl_getfl(fd)?;
+                let was_set = flags.contains(OFlags::NONBLOCK);
+                if !was_set {
+                    rustix::fs::fcntl_setfl(fd, flags | OFlags::NONBLOCK)?;
+                }
+                users.push((inode, 1, was_set));
             }
         }
-        *count += 1;
-        Ok(NonBlocking(which))
+        Ok(NonBlocking { which, inode })
     }
 }
 
 impl Drop for NonBlocking {
     fn drop(&mut self) {
         let mut users = NONBLOCK_USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, was_set) = &mut users[self.0 as usize];
-        *count -= 1;
-        if *count == 0 && !*was_set {
-            let restored = self.0.with(|fd| {
+        let Some(i) = users.iter().position(|u| u.0 == self.inode) else {
+            return;
+        };
+        users[i].1 -= 1;
+        if users[i].1 > 0 {
+            return;
+        }
+        let (_, _, was_set) = users.swap_remove(i);
+        if !was_set {
+            let restored = self.which.with(|fd| {
                 let flags = rustix::fs::fcntl_getfl(fd)?;
                 rustix::fs::fcntl_setfl(fd, flags - OFlags::NONBLOCK)
             });
@@ -111,12 +129,13 @@ impl Drop for NonBlocking {
 fn pollable(which: Fd) -> Option<(OwnedFd, NonBlocking)> {
     let fd = which.with(|fd| fd.try_clone_to_owned()).ok()?;
     let file = File::from(fd);
-    let kind = file.metadata().ok()?.file_type();
+    let meta = file.metadata().ok()?;
+    let kind = meta.file_type();
     if !(kind.is_fifo() || kind.is_socket()) {
         return None;
     }
     let fd = OwnedFd::from(file);
-    let hold = NonBlocking::acquire(which, &fd).ok()?;
+    let hold = NonBlocking::acquire(which, (meta.dev(), meta.ino()), &fd).ok()?;
     Some((fd, hold))
 }
 

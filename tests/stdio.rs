@@ -169,3 +169,47 @@ fn a_pending_stdin_read_does_not_hold_up_shutdown() {
     assert!(status.success() && stderr.contains("shut down"), "{stderr}");
     drop(child.stdin.take());
 }
+
+#[test]
+fn stdout_and_stderr_on_one_pipe_share_the_nonblocking_hold() {
+    if std::env::var_os(CHILD).is_some() {
+        taskloop::run(async {
+            let mut out = taskloop::io::stdout();
+            let mut err = taskloop::io::stderr();
+            let registered = out.is_registered() && err.is_registered();
+            out.write_all(b"from stdout\n").await.unwrap();
+            drop(out);
+            // Standard error is the same pipe: the flag stays for it.
+            let held = nonblocking(2);
+            err.write_all(b"from stderr\n").await.unwrap();
+            drop(err);
+            eprintln!(
+                "shared: registered {registered} held {held} after {}",
+                nonblocking(1)
+            );
+        });
+        return;
+    }
+    let name = "stdout_and_stderr_on_one_pipe_share_the_nonblocking_hold";
+    let (mut rx, tx) = std::io::pipe().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1", "-q"])
+        .env(CHILD, "1")
+        .stdin(Stdio::null())
+        .stdout(tx.try_clone().unwrap())
+        .stderr(tx)
+        .spawn()
+        .unwrap();
+    let mut all = String::new();
+    rx.read_to_string(&mut all).unwrap(); // the child's copies close at its exit
+    let mut child = child;
+    assert!(child.wait().unwrap().success(), "{all}");
+    assert!(
+        all.contains("from stdout\n") && all.contains("from stderr\n"),
+        "{all}"
+    );
+    assert!(
+        all.contains("shared: registered true held true after false"),
+        "{all}"
+    );
+}
