@@ -212,6 +212,35 @@ fn kill_on_cancel_kills_and_reaps_before_the_cancellation_returns() {
 }
 
 #[test]
+fn a_cancelled_output_leaves_the_child_running_and_it_is_reaped_later() {
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("taskloop-proc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("pid");
+    let pid = block_on(async {
+        let script = format!("echo $$ > {}; exec sleep 0.3", pidfile.display());
+        let mut cmd = Command::shell(script);
+        let err = taskloop::wait_for(cmd.output(), ms(100)).await.unwrap_err();
+        assert!(err.is_elapsed());
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // asyncio: the child goes on after its communicate() was cancelled.
+        assert!(
+            matches!(child_state(pid), Some('S' | 'R')),
+            "{:?}",
+            child_state(pid)
+        );
+        taskloop::time::sleep(ms(400)).await.unwrap(); // the detached reaper's turn
+        pid
+    });
+    assert_eq!(child_state(pid), None, "reaped by the detached task");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn kill_on_drop_kills_a_dropped_child_and_it_is_reaped() {
     let _g = serial();
     let pid = block_on(async {

@@ -504,6 +504,15 @@ mod tests {
             assert!(waited.is_err());
             assert!(child.try_wait().unwrap().is_none());
             assert!(child.wait().await.unwrap().success());
+            // A child dropped running is reaped by the detached task.
+            let child = Command::new("sleep").arg("0.05").spawn().unwrap();
+            let pid = child.id();
+            drop(child);
+            crate::time::sleep(std::time::Duration::from_millis(300))
+                .await
+                .unwrap();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(!stat.contains(") Z "), "a zombie: {stat}");
         });
         FORCE_FALLBACK.with(|f| f.set(false));
     }
