@@ -204,10 +204,18 @@ fn kill_on_cancel_kills_and_reaps_before_the_cancellation_returns() {
         assert_eq!(child_state(pid), None);
 
         // The same for output(): the child is gone when it returns.
-        let mut cmd = Command::shell("echo started; exec sleep 10");
+        let pidfile = std::env::temp_dir().join(format!("taskloop-koc-{}", std::process::id()));
+        let mut cmd = Command::shell(format!("echo $$ > {}; exec sleep 10", pidfile.display()));
         cmd.kill_on_cancel(true);
-        let err = taskloop::wait_for(cmd.output(), ms(50)).await.unwrap_err();
+        let err = taskloop::wait_for(cmd.output(), ms(100)).await.unwrap_err();
         assert!(err.is_elapsed());
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(child_state(pid), None, "killed and reaped");
+        std::fs::remove_file(&pidfile).ok();
     });
 }
 
