@@ -96,6 +96,12 @@
 //!   reactor source shared by a runtime's listeners of one signal; [`run`]
 //!   uses it to cancel the main task on Ctrl-C (asyncio's `Runner`), and
 //!   [`Handle`] lets other threads submit work to the loop.
+//! * `process`: child processes whose exit is a pidfd in the reactor (no
+//!   reaper thread, no polling; a blocking `waitid` on the pool where
+//!   pidfds are missing), non-blocking pipes on the same try-then-wait
+//!   loop, and a detached reaper for a `Child` dropped while it runs.
+//! * `stdio` (`taskloop::io`): the standard streams, in the reactor when
+//!   they are pipes or sockets, on the blocking pool otherwise.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -115,6 +121,8 @@ mod compat;
 #[deny(unsafe_code)]
 pub mod net;
 #[deny(unsafe_code)]
+pub mod process;
+#[deny(unsafe_code)]
 mod promise;
 #[deny(unsafe_code)]
 mod reactor;
@@ -123,12 +131,21 @@ mod runtime;
 #[deny(unsafe_code)]
 pub mod signal;
 #[deny(unsafe_code)]
+mod stdio;
+#[deny(unsafe_code)]
 pub mod sync;
 mod task;
 #[deny(unsafe_code)]
 mod timer;
 #[deny(unsafe_code)]
 mod wait;
+
+/// The standard streams as async streams: in the reactor when they are
+/// pipes, FIFOs or sockets, on the blocking pool otherwise (terminals,
+/// files), so a shutdown never waits for a read.
+pub mod io {
+    pub use crate::stdio::{Stderr, Stdin, Stdout, stderr, stdin, stdout};
+}
 
 /// Time: the runtime's clock and the timer futures.
 ///

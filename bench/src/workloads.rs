@@ -43,6 +43,7 @@ pub enum Workload {
     LockContended,
     SemaphoreFanout,
     TcpEcho,
+    SpawnWait,
 }
 
 /// One column of the results table for a workload: the median of `key` over repetitions.
@@ -82,6 +83,10 @@ pub const FANOUT_PERMITS: usize = 100;
 pub const ECHO_CONNS: u64 = 50;
 /// `tcp_echo`: bytes per message.
 pub const ECHO_MSG: usize = 64;
+/// `spawn_wait`: children running at once.
+pub const SPAWN_CONCURRENCY: u64 = 50;
+/// `spawn_wait`: the program each child runs.
+pub const SPAWN_PROGRAM: &str = "/bin/true";
 
 pub const SPECS: &[Spec] = &[
     Spec {
@@ -302,6 +307,19 @@ pub const SPECS: &[Spec] = &[
             metric("cpu_ns_per_op", "CPU ns/round trip"),
         ],
     },
+    Spec {
+        workload: Workload::SpawnWait,
+        name: "spawn_wait",
+        legend: "spawn and wait for {n} `/bin/true` children, 50 at a time (50 tasks taking \
+                 the next child from a shared counter; taskloop pidfd per child, tokio process)",
+        n_full: 1_000,
+        n_quick: 100,
+        needs_baseline: false,
+        metrics: &[
+            metric("ns_per_op", "ns/child"),
+            metric("cpu_ns_per_op", "CPU ns/child"),
+        ],
+    },
 ];
 
 /// Chains run by `chained_spawn_warm`; the first warms the allocator and caches.
@@ -384,6 +402,10 @@ pub trait Contestant {
     fn tcp_echo(_n: u64) -> Option<Report> {
         None
     }
+    /// Spawn and wait for `n` children of [`SPAWN_PROGRAM`], [`SPAWN_CONCURRENCY`] at a time.
+    fn spawn_wait(_n: u64) -> Option<Report> {
+        None
+    }
 }
 
 /// Dispatch one workload to contestant `C`.
@@ -410,6 +432,7 @@ pub fn run<C: Contestant>(workload: Workload, n: u64) -> Option<Report> {
         Workload::LockContended => C::lock_contended(n),
         Workload::SemaphoreFanout => C::semaphore_fanout(n),
         Workload::TcpEcho => C::tcp_echo(n),
+        Workload::SpawnWait => C::spawn_wait(n),
     }
 }
 

@@ -203,6 +203,22 @@ impl<R: Send + 'static> BlockingTask<R> {
     }
 }
 
+impl<R: Send + 'static> BlockingTask<R> {
+    /// Polls for the result *without* a checkpoint, for a primitive that
+    /// has its own (the process fallback waits through it).
+    pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, TaskError>> {
+        let slot = self
+            .slot
+            .as_ref()
+            .expect("a BlockingTask was polled after it returned");
+        slot.poll_take(cx).map(|result| {
+            self.slot = None;
+            self.in_flight = None;
+            result.map_err(TaskError::panicked)
+        })
+    }
+}
+
 impl<R: Send + 'static> Future for BlockingTask<R> {
     type Output = Result<R, TaskError>;
 

@@ -11,9 +11,9 @@ use tokio::time::{sleep, timeout};
 
 use crate::measure::Span;
 use crate::workloads::{
-    Contestant, ECHO_CONNS, ECHO_MSG, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report, TIMEOUT,
-    WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift, YIELD_TASKS, fire_delays, fire_report,
-    lateness_ns, overhead_report,
+    Contestant, ECHO_CONNS, ECHO_MSG, FANOUT_PERMITS, LOADED_SLEEP, LOCK_TASKS, Report,
+    SPAWN_CONCURRENCY, SPAWN_PROGRAM, TIMEOUT, WAIT_MAX_YIELDS, WAIT_TASKS, WARM_CHAINS, XorShift,
+    YIELD_TASKS, fire_delays, fire_report, lateness_ns, overhead_report,
 };
 
 pub struct Tokio;
@@ -394,6 +394,32 @@ impl Contestant for Tokio {
             let report = Report::new(span.stop(), ECHO_CONNS * n);
             server.await.unwrap();
             report
+        }))
+    }
+
+    fn spawn_wait(n: u64) -> Option<Report> {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        Some(block_on(async move {
+            let next = Rc::new(Cell::new(0u64));
+            let span = Span::start();
+            let workers: Vec<_> = (0..SPAWN_CONCURRENCY)
+                .map(|_| {
+                    let next = next.clone();
+                    spawn_local(async move {
+                        while next.get() < n {
+                            next.set(next.get() + 1);
+                            let mut child =
+                                tokio::process::Command::new(SPAWN_PROGRAM).spawn().unwrap();
+                            assert!(child.wait().await.unwrap().success());
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.await.unwrap();
+            }
+            Report::new(span.stop(), n)
         }))
     }
 }
