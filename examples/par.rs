@@ -12,9 +12,9 @@
 //! ```
 //!
 //! With no command arguments, the commands are the lines of standard input
-//! (read through `taskloop::io::stdin`). Ctrl-C is the terminal's default:
-//! `SIGINT` reaches the whole foreground process group, `par` and its
-//! children alike (this branch has no signal handling of its own).
+//! (read through `taskloop::io::stdin`). On Ctrl-C, `taskloop::run` cancels
+//! the main task: every running command's wait is cancelled, which kills
+//! and reaps its child (`kill_on_cancel`), and `par` exits with status 130.
 //!
 //! `tests/process.rs` includes this file as a module and runs [`par`] on a
 //! few commands: the example's logic is tested without building it.
