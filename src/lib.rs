@@ -118,9 +118,14 @@ mod wait;
 /// Time: the runtime's clock and the timer futures.
 ///
 /// Every timer here is a checkpoint and never fires early; see
-/// [`Builder::virtual_time`] for deterministic tests.
+/// [`Builder::virtual_time`] for deterministic tests, and the test clock
+/// ([`advance`](time::advance), [`advance_to_next`](time::advance_to_next),
+/// [`pause_auto_advance`](time::pause_auto_advance)) to move it by hand.
 pub mod time {
-    pub use crate::timer::{Interval, Sleep, interval, now, sleep, sleep_until};
+    pub use crate::timer::{
+        Interval, Sleep, advance, advance_to_next, interval, next_deadline, now,
+        pause_auto_advance, resume_auto_advance, sleep, sleep_until,
+    };
 }
 
 pub use blocking::{BlockingTask, spawn_blocking, to_thread};

@@ -102,12 +102,15 @@ pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
 pub(crate) struct Enter {
     /// What was there before (a runtime being dropped inside another's task).
     prev: Option<Rc<Core>>,
+    /// The shuffling seed panic reports named before.
+    prev_seed: Option<u64>,
 }
 
 /// Sets `core` as this thread's running runtime.
 pub(crate) fn enter(core: &Rc<Core>) -> Enter {
     let prev = CORE.with(|c| c.replace(Some(core.clone())));
-    Enter { prev }
+    let prev_seed = crate::task::set_report_seed(core.config.shuffle);
+    Enter { prev, prev_seed }
 }
 
 impl std::fmt::Debug for Enter {
@@ -120,5 +123,6 @@ impl Drop for Enter {
     fn drop(&mut self) {
         let prev = self.prev.take();
         let _ = CORE.try_with(|c| c.replace(prev));
+        crate::task::set_report_seed(self.prev_seed);
     }
 }

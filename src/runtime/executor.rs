@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::driver::Driver;
 use super::shared::Shared;
+use super::shuffle::RunOrder;
 use crate::cancel::state::{cancelled_before_start, stuck_outside_checkpoints};
 use crate::reactor::Reactor;
 use crate::task::state::Flags;
@@ -51,10 +52,28 @@ pub(crate) struct Config {
     pub(crate) tick: Duration,
     /// Run on a virtual clock that jumps to the next deadline when idle.
     pub(crate) virtual_time: bool,
+    /// Whether `tick` was set explicitly (else a virtual clock has 1 ns ticks).
+    pub(crate) tick_set: bool,
+    /// Virtual time: whether the idle loop moves the clock by itself.
+    pub(crate) auto_advance: bool,
+    /// Schedule shuffling: the seed, when on.
+    pub(crate) shuffle: Option<u64>,
     /// Most threads of the blocking pool.
     pub(crate) blocking_threads: usize,
     /// How long an idle blocking thread waits for work before it exits.
     pub(crate) blocking_keep_alive: Duration,
+}
+
+impl Config {
+    /// The wheel's tick: a virtual clock is exact to the nanosecond unless a
+    /// tick was asked for (no deadline is rounded up to a millisecond).
+    fn timer_tick(&self) -> Duration {
+        if self.virtual_time && !self.tick_set {
+            Duration::from_nanos(1)
+        } else {
+            self.tick
+        }
+    }
 }
 
 /// The loop's state. Owned by `Runtime`, reached through `context` while running.
@@ -71,6 +90,8 @@ pub(crate) struct Core {
     popped: Cell<u64>,
     /// Parking: the clock, the timer wheel and the reactor.
     pub(crate) driver: Driver,
+    /// Schedule shuffling: permutes each generation of the run queue.
+    run_order: Option<RunOrder>,
     /// Set while the runtime is dropped: new tasks are cancelled at once.
     shutting_down: Cell<bool>,
     /// The blocking pool, started at the first `to_thread`.
@@ -88,7 +109,16 @@ impl Core {
             injected: RefCell::new(VecDeque::new()),
             soon: Rc::new(Soon::default()),
             popped: Cell::new(0),
-            driver: Driver::new(Timers::new(config.tick, config.virtual_time), reactor),
+            driver: Driver::new(
+                Timers::new(
+                    config.timer_tick(),
+                    config.virtual_time,
+                    config.auto_advance,
+                    config.shuffle,
+                ),
+                reactor,
+            ),
+            run_order: config.shuffle.map(RunOrder::new),
             shutting_down: Cell::new(false),
             blocking: std::cell::OnceCell::new(),
             config,
@@ -185,7 +215,10 @@ impl Core {
         self.drain_injected();
         for _ in 0..self.config.max_batch {
             self.run_due_callbacks();
-            let next = self.run_queue.borrow_mut().pop_front();
+            let next = match &self.run_order {
+                None => self.run_queue.borrow_mut().pop_front(),
+                Some(order) => order.pop(&mut self.run_queue.borrow_mut()),
+            };
             let Some(task) = next else { break };
             self.popped.set(self.popped.get() + 1);
             self.run_task(task);
@@ -296,12 +329,19 @@ impl Core {
             .iter()
             .map(|t| format!("{} (spawned at {})", t.name(), spawn_location(t)))
             .collect();
+        let why = if self.driver.timers.held_by_pause() {
+            "no task is ready and the virtual clock's auto-advance is paused with timers \
+             pending, so only time::advance, time::resume_auto_advance or a wake from \
+             another thread can resume it"
+        } else {
+            "no task is ready and no timer, I/O source or blocking job is pending, so only \
+             a wake from another thread can resume it"
+        };
         crate::task::report(
             log::Level::Warn,
             format_args!(
-                "taskloop: the loop is stalled: no task is ready and no timer, I/O source or \
-                 blocking job is pending, so only a wake from another thread can resume it \
-                 (a deadlock otherwise). {} pending task(s): {}",
+                "taskloop: the loop is stalled: {why} (a deadlock otherwise). \
+                 {} pending task(s): {}",
                 pending.len(),
                 pending.join(", ")
             ),
