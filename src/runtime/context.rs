@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 
 use super::executor::{Core, Soon};
 use super::shared::Shared;
-use crate::task::Notified;
+use crate::task::{Notified, TaskRef};
 
 thread_local! {
     /// The core of the runtime inside `block_on` on this thread.
@@ -79,7 +79,7 @@ pub(crate) fn push_local(shared: &Shared, task: Notified) -> Result<(), Notified
 /// Queues `f` on the callback queue of the runtime identified by `owner`,
 /// running or not. If that runtime is gone, `f` is dropped (logged): there is
 /// no loop left to run it.
-pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
+pub(crate) fn call_soon(owner: usize, task: TaskRef, f: crate::task::DoneCallback) {
     let soon = RUNTIMES
         .try_with(|r| {
             r.borrow()
@@ -90,7 +90,7 @@ pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
         .ok()
         .flatten();
     match soon {
-        Some(soon) => soon.push(f),
+        Some(soon) => soon.push(task, f),
         None => crate::task::report(
             log::Level::Warn,
             format_args!("taskloop: a done-callback was dropped: its runtime no longer exists"),

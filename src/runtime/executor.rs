@@ -36,7 +36,7 @@ use super::shuffle::RunOrder;
 use crate::cancel::state::{cancelled_before_start, stuck_outside_checkpoints};
 use crate::reactor::Reactor;
 use crate::task::state::Flags;
-use crate::task::{Notified, Outcome, Registry, Task, TaskRef, run_caught};
+use crate::task::{DoneCallback, Notified, Outcome, Registry, Task, TaskRef, run_caught};
 use crate::timer::Timers;
 
 /// Options fixed when the runtime is built.
@@ -165,9 +165,9 @@ impl Core {
         self.run_queue.borrow_mut().push_back(task);
     }
 
-    /// Queues a callback behind the tasks already queued.
-    pub(crate) fn call_soon(&self, f: Box<dyn FnOnce()>) {
-        self.soon.push(f);
+    /// Queues a done-callback of `task` behind the tasks already queued.
+    pub(crate) fn call_soon(&self, task: TaskRef, f: DoneCallback) {
+        self.soon.push(task, f);
     }
 
     /// The callback queue, for `context` to reach while the loop is idle.
@@ -296,13 +296,13 @@ impl Core {
     /// Records a finished task and queues its done-callbacks.
     pub(crate) fn complete(&self, task: &TaskRef, outcome: Outcome) {
         for cb in self.registry.complete(task, outcome) {
-            let t = task.clone();
-            self.call_soon(Box::new(move || cb(&t)));
+            self.call_soon(task.clone(), cb);
         }
     }
 
     /// Runs the callbacks whose turn in the FIFO has come (every task queued
-    /// before them was polled). A panicking callback is logged.
+    /// before them was polled). A panicking callback is logged; in debug
+    /// mode so is a slow one, as a slow poll is.
     fn run_due_callbacks(&self) {
         // Only those queued before this call: one queued now waits its turn.
         let n = self.soon.queue.borrow().len();
@@ -310,12 +310,16 @@ impl Core {
             let cb = {
                 let mut soon = self.soon.queue.borrow_mut();
                 match soon.front() {
-                    Some((seq, _)) if *seq <= self.popped.get() => soon.pop_front(),
+                    Some((seq, _, _)) if *seq <= self.popped.get() => soon.pop_front(),
                     _ => None,
                 }
             };
-            let Some((_, cb)) = cb else { return };
-            run_caught("a callback", cb);
+            let Some((_, task, cb)) = cb else { return };
+            let started = self.config.debug.then(Instant::now);
+            run_caught("a callback", || cb(&task));
+            if let Some(started) = started {
+                self.report_slow_callback(&task, started.elapsed());
+            }
         }
     }
 
@@ -346,6 +350,24 @@ impl Core {
                 pending.join(", ")
             ),
         );
+    }
+
+    /// Debug mode: warns about a done-callback that blocked the loop
+    /// (asyncio's debug mode reports every slow callback).
+    fn report_slow_callback(&self, task: &TaskRef, took: Duration) {
+        if took >= self.config.slow_poll {
+            crate::task::report(
+                log::Level::Warn,
+                format_args!(
+                    "a done-callback of {} (spawned at {}) blocked the loop for {:?} \
+                     (debug threshold {:?})",
+                    task.name(),
+                    spawn_location(task),
+                    took,
+                    self.config.slow_poll
+                ),
+            );
+        }
     }
 
     /// Debug mode: warns about a poll that blocked the loop.
@@ -422,23 +444,23 @@ impl Core {
     }
 }
 
-/// A queued callback.
-pub(crate) type Callback = Box<dyn FnOnce()>;
-
 /// The loop's callback queue (asyncio's `call_soon` queue).
 #[derive(Default)]
 pub(crate) struct Soon {
     /// Callbacks, each stamped with the value of `pushed` when it was queued:
     /// it runs once that many tasks have been popped.
-    pub(crate) queue: RefCell<VecDeque<(u64, Callback)>>,
+    /// The task is the one whose completion the callback is told about.
+    pub(crate) queue: RefCell<VecDeque<(u64, TaskRef, DoneCallback)>>,
     /// Tasks pushed onto the run queue so far.
     pub(crate) pushed: Cell<u64>,
 }
 
 impl Soon {
-    /// Queues `f` behind every task queued so far.
-    pub(crate) fn push(&self, f: Box<dyn FnOnce()>) {
-        self.queue.borrow_mut().push_back((self.pushed.get(), f));
+    /// Queues `f` (a done-callback of `task`) behind every task queued so far.
+    pub(crate) fn push(&self, task: TaskRef, f: DoneCallback) {
+        self.queue
+            .borrow_mut()
+            .push_back((self.pushed.get(), task, f));
     }
 }
 

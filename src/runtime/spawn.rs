@@ -105,8 +105,7 @@ impl TaskRef {
     /// callback that panics is logged; the loop goes on.
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
         if self.is_done() {
-            let task = self.clone();
-            context::call_soon(self.owner_addr(), Box::new(move || f(&task)));
+            context::call_soon(self.owner_addr(), self.clone(), Box::new(f));
         } else {
             self.header()
                 .with_extras(|e| e.live.callbacks.push(Box::new(f)));
