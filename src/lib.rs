@@ -134,7 +134,8 @@ pub use blocking::{BlockingTask, spawn_blocking, to_thread};
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
 pub use runtime::{
-    Builder, NoRuntime, Runtime, Spawner, all_tasks, run, spawn, spawn_named, try_spawn,
+    Builder, NoRuntime, Runtime, Spawner, TaskDump, TaskInfo, TaskState, all_tasks, dump, run,
+    spawn, spawn_named, try_spawn,
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{

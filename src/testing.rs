@@ -125,15 +125,12 @@ where
     });
     watchdog.finish();
     let Some(out) = out else {
-        let pending: Vec<String> = rt.all_tasks().iter().map(|t| t.name()).collect();
+        let dump = rt.dump();
         drop(rt);
         panic!(
-            "taskloop::test: {} did not finish within {} s of real time (timeout_secs); \
-             {} task(s) were still pending: {}",
+            "taskloop::test: {} did not finish within {} s of real time (timeout_secs); task dump: {dump}",
             options.name,
             limit.as_secs(),
-            pending.len(),
-            pending.join(", ")
         );
     };
     // Tasks still pending are dropped with the runtime, as its drop does.

@@ -86,15 +86,27 @@ fn a_deadlocked_loop_reports_its_pending_tasks() {
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
+    let next = || rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
     let found = loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        match next() {
             Ok(line) if line.contains("the loop is stalled") => break Some(line),
             Ok(line) => seen.push(line),
             Err(_) => break None,
         }
     };
+    // The task dump follows, as a tree.
+    let dump: Vec<String> = (0..4).map_while(|_| next().ok()).collect();
     child.kill().unwrap();
     let _ = child.wait();
     let line = found.unwrap_or_else(|| panic!("no stall report; stderr: {seen:?}"));
     assert!(line.contains("waits-forever"), "{line}");
+    assert_eq!(
+        dump.first().map(String::as_str),
+        Some("task dump: 2 pending task(s)")
+    );
+    assert!(
+        dump.iter()
+            .any(|l| l.starts_with("└── waits-forever (#2) [waiting]")),
+        "{dump:?}"
+    );
 }

@@ -90,6 +90,8 @@ pub(crate) struct Core {
     popped: Cell<u64>,
     /// Parking: the clock, the timer wheel and the reactor.
     pub(crate) driver: Driver,
+    /// The task groups, for task dumps.
+    pub(crate) groups: super::dump::Groups,
     /// Schedule shuffling: permutes each generation of the run queue.
     run_order: Option<RunOrder>,
     /// Set while the runtime is dropped: new tasks are cancelled at once.
@@ -119,6 +121,7 @@ impl Core {
                 reactor,
             ),
             run_order: config.shuffle.map(RunOrder::new),
+            groups: Default::default(),
             shutting_down: Cell::new(false),
             blocking: std::cell::OnceCell::new(),
             config,
@@ -193,6 +196,9 @@ impl Core {
         let (task, queued) = self
             .registry
             .spawn(future, self.config.debug.then_some(location));
+        if self.config.debug {
+            self.record_spawn_time(&queued);
+        }
         if self.shutting_down.get() {
             // The runtime is being dropped: the task never runs.
             let outcome = queued.drop_future();
@@ -201,6 +207,14 @@ impl Core {
             self.push(queued);
         }
         task
+    }
+
+    /// Debug mode: stamps a task with its spawn time (its age in a dump).
+    pub(crate) fn record_spawn_time(&self, task: &TaskRef) {
+        if self.config.debug {
+            let now = self.driver.timers.clock.now();
+            task.header().with_extras(|e| e.spawned_time = Some(now));
+        }
     }
 
     /// Turns the loop until `done()` holds.
@@ -345,9 +359,10 @@ impl Core {
             log::Level::Warn,
             format_args!(
                 "taskloop: the loop is stalled: {why} (a deadlock otherwise). \
-                 {} pending task(s): {}",
+                 {} pending task(s): {}\ntask dump: {}",
                 pending.len(),
-                pending.join(", ")
+                pending.join(", "),
+                super::dump::TaskDump::of(self)
             ),
         );
     }

@@ -9,12 +9,15 @@
 
 pub(crate) mod context;
 mod driver;
+mod dump;
 pub(crate) mod executor;
 mod shared;
 pub(crate) mod shuffle;
 mod spawn;
 
-pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, spawn_named, try_spawn};
+pub(crate) use dump::{GroupMembers, register_group};
+pub use dump::{TaskDump, TaskInfo, TaskState};
+pub use spawn::{NoRuntime, Spawner, all_tasks, dump, spawn, spawn_named, try_spawn};
 
 use std::future::Future;
 use std::io;
@@ -115,6 +118,7 @@ impl Runtime {
         // (in place) before returning, also if the loop unwinds.
         let outcome = core.registry.run_scoped(future, location, |main, queued| {
             main.header().update_flags(|f| f.with(Flags::MAIN));
+            core.record_spawn_time(&queued);
             core.push(queued);
             core.run_until(|| main.is_done());
             main.take_result()
@@ -158,6 +162,27 @@ impl Runtime {
     /// Every task of this runtime that is not done.
     pub fn all_tasks(&self) -> Vec<TaskRef> {
         self.core.all_tasks()
+    }
+
+    /// A live dump of this runtime's pending tasks as a tree (children of
+    /// task groups under their parent), printable like `pstree`; see
+    /// [`TaskDump`]. In [debug mode](Builder::debug) each task also shows
+    /// where it was spawned and its age. The stall report prints one.
+    ///
+    /// # Examples
+    /// ```
+    /// let rt = taskloop::Runtime::new()?;
+    /// let t = rt.spawn(std::future::pending::<()>());
+    /// t.set_name("forever");
+    /// let dump = rt.dump();
+    /// assert_eq!(dump.len(), 1);
+    /// assert_eq!(dump.tasks()[0].name, "forever");
+    /// assert_eq!(dump.tasks()[0].state, taskloop::TaskState::NotStarted);
+    /// assert!(dump.to_string().contains("└── forever (#1) [not started]"));
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn dump(&self) -> TaskDump {
+        TaskDump::of(&self.core)
     }
 
     /// asyncio's `Runner.close()`: cancels every pending task, turns the loop

@@ -88,6 +88,22 @@ where
     }
 }
 
+/// A live dump of the current runtime's pending tasks as a tree
+/// ([`Runtime::dump`](crate::Runtime::dump)); empty outside a runtime.
+///
+/// # Examples
+/// ```
+/// taskloop::run(async {
+///     let _w = taskloop::spawn_named("worker", std::future::pending::<()>());
+///     let dump = taskloop::dump();
+///     assert_eq!(dump.len(), 2, "the main task and the worker");
+///     assert_eq!(dump.tasks()[0].state, taskloop::TaskState::Running);
+/// });
+/// ```
+pub fn dump() -> super::TaskDump {
+    context::with_core(super::TaskDump::of).unwrap_or_default()
+}
+
 /// Every task of the current runtime that is not done, in no particular
 /// order: asyncio's `all_tasks()`. Empty outside a runtime.
 pub fn all_tasks() -> Vec<TaskRef> {
