@@ -194,7 +194,7 @@ fn a_lock_still_serves_its_waiters_in_arrival_order_under_every_seed() {
 const CHILD: &str = "TASKLOOP_SHUFFLE_CHILD";
 
 #[test]
-fn the_seed_from_the_environment_is_reported_when_the_main_task_panics() {
+fn the_seed_from_the_environment_is_reported_when_a_task_panics() {
     if std::env::var_os(CHILD).is_some() {
         // The child: `Builder::new()` reads TASKLOOP_SEED.
         Runtime::builder()
@@ -208,7 +208,7 @@ fn the_seed_from_the_environment_is_reported_when_the_main_task_panics() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "the_seed_from_the_environment_is_reported_when_the_main_task_panics",
+            "the_seed_from_the_environment_is_reported_when_a_task_panics",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -219,9 +219,10 @@ fn the_seed_from_the_environment_is_reported_when_the_main_task_panics() {
     assert!(!out.status.success(), "the child failed as the seed says");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "taskloop: error: the main task panicked; the schedule was shuffled with seed"
-        ) && stderr.contains(&format!("TASKLOOP_SEED={failing}")),
+        stderr.contains(&format!(
+            "taskloop: error: worker panicked; the schedule was shuffled with seed {failing} \
+             (replay with TASKLOOP_SEED={failing})"
+        )) && stderr.contains("taskloop: error: Task-1 panicked; the schedule was shuffled"),
         "{stderr}"
     );
 }

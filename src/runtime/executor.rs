@@ -309,6 +309,17 @@ impl Core {
 
     /// Records a finished task and queues its done-callbacks.
     pub(crate) fn complete(&self, task: &TaskRef, outcome: Outcome) {
+        if self.run_order.is_some() && matches!(outcome, Outcome::Panicked) {
+            // Shuffled: name the seed, so that the run can be replayed.
+            crate::task::report(
+                log::Level::Error,
+                format_args!(
+                    "taskloop: {} panicked{}",
+                    task.name(),
+                    crate::task::SeedNote(self.config.shuffle)
+                ),
+            );
+        }
         for cb in self.registry.complete(task, outcome) {
             self.call_soon(task.clone(), cb);
         }

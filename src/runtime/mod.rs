@@ -125,18 +125,7 @@ impl Runtime {
         });
         match outcome {
             Ok(Ok(output)) => output,
-            Ok(Err(e)) if e.is_panic() => {
-                if let Some(seed) = core.config.shuffle {
-                    crate::task::report(
-                        log::Level::Error,
-                        format_args!(
-                            "taskloop: the main task panicked{}",
-                            crate::task::SeedNote(Some(seed))
-                        ),
-                    );
-                }
-                std::panic::resume_unwind(e.into_panic())
-            }
+            Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Ok(Err(e)) => unreachable!("the main task ended without a value: {e}"),
             Err(e) => unreachable!("the main task's output is missing: {e}"),
         }
@@ -388,9 +377,10 @@ impl Builder {
     /// queue), I/O readiness, and wakes from other threads.
     ///
     /// The same seed on the virtual clock replays the same schedule. When a
-    /// task's panic goes unretrieved, or the main task panics, the seed is
-    /// reported (through `log`, or on stderr without a logger) so that the
-    /// run can be replayed with `TASKLOOP_SEED`.
+    /// task panics (the main task included), the seed is reported with its
+    /// name, at error level (through `log`, or on stderr without a logger),
+    /// so that the run can be replayed with `TASKLOOP_SEED`; an unretrieved
+    /// panic's report names it too.
     ///
     /// # Examples
     /// ```

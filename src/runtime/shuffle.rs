@@ -134,6 +134,20 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_seeds_give_independent_first_draws() {
+        // The first permutation of two ready tasks, over 1000 seeds: about
+        // half swap them (a binomial 500 ± 16; 400..600 is over 6 sigma).
+        let swapped = (0..1000)
+            .filter(|&seed| {
+                let mut v = [0, 1];
+                Rng::new(seed, 1).shuffle(&mut v);
+                v == [1, 0]
+            })
+            .count();
+        assert!((400..600).contains(&swapped), "{swapped}");
+    }
+
+    #[test]
     fn run_order_keeps_later_arrivals_behind_the_generation() {
         let order = RunOrder::new(3);
         let mut q: VecDeque<u32> = (0..10).collect();
