@@ -62,6 +62,15 @@
 //! # Ok::<_, std::io::Error>(())
 //! ```
 //!
+//! # Debugging
+//!
+//! The virtual clock can be moved by hand ([`time::advance`],
+//! [`time::advance_to_next`], [`Builder::auto_advance`]);
+//! [`Builder::shuffle`] (or `TASKLOOP_SEED`) permutes the schedule by a seed
+//! and replays it exactly; [`dump`] returns the task tree; `#[taskloop::test]`
+//! (default feature `macros`) runs an async test on a fresh runtime. See
+//! `docs/debugging.md`.
+//!
 //! # Implementation
 //!
 //! One thread runs the loop and polls every task; other threads may only

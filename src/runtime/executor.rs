@@ -227,18 +227,14 @@ impl Core {
     /// One turn of the loop (see the module doc).
     fn turn(&self, done: &mut impl FnMut() -> bool) {
         self.drain_injected();
-        for _ in 0..self.config.max_batch {
-            self.run_due_callbacks();
-            let next = match &self.run_order {
-                None => self.run_queue.borrow_mut().pop_front(),
-                Some(order) => order.pop(&mut self.run_queue.borrow_mut()),
-            };
-            let Some(task) = next else { break };
-            self.popped.set(self.popped.get() + 1);
-            self.run_task(task);
-            if done() {
-                return;
-            }
+        // One look at the shuffling per turn, not per task: the unshuffled
+        // batch is the plain FIFO loop.
+        let finished = match &self.run_order {
+            None => self.run_batch(done, || self.run_queue.borrow_mut().pop_front()),
+            Some(order) => self.run_batch(done, || order.pop(&mut self.run_queue.borrow_mut())),
+        };
+        if finished {
+            return;
         }
         self.run_due_callbacks();
         self.driver.fire_timers();
@@ -251,6 +247,26 @@ impl Core {
             || self.shared().is_notified(),
             || self.report_stall(),
         );
+    }
+
+    /// Polls up to `max_batch` tasks taken with `pop`, callbacks between
+    /// them; returns whether `done()` became true.
+    #[inline(always)]
+    fn run_batch(
+        &self,
+        done: &mut impl FnMut() -> bool,
+        pop: impl Fn() -> Option<TaskRef>,
+    ) -> bool {
+        for _ in 0..self.config.max_batch {
+            self.run_due_callbacks();
+            let Some(task) = pop() else { break };
+            self.popped.set(self.popped.get() + 1);
+            self.run_task(task);
+            if done() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Moves the tasks woken on other threads onto the run queue.
@@ -309,17 +325,6 @@ impl Core {
 
     /// Records a finished task and queues its done-callbacks.
     pub(crate) fn complete(&self, task: &TaskRef, outcome: Outcome) {
-        if self.run_order.is_some() && matches!(outcome, Outcome::Panicked) {
-            // Shuffled: name the seed, so that the run can be replayed.
-            crate::task::report(
-                log::Level::Error,
-                format_args!(
-                    "taskloop: {} panicked{}",
-                    task.name(),
-                    crate::task::SeedNote(self.config.shuffle)
-                ),
-            );
-        }
         for cb in self.registry.complete(task, outcome) {
             self.call_soon(task.clone(), cb);
         }

@@ -80,6 +80,21 @@ pub(crate) fn report_seed() -> Option<u64> {
     REPORT_SEED.try_with(|s| s.get()).ok().flatten()
 }
 
+/// A task's future panicked: under schedule shuffling, names the task and
+/// the seed, so that the run can be replayed. Off the hot path (a panic).
+#[cold]
+pub(crate) fn note_panic(h: &Header) {
+    if let Some(seed) = report_seed() {
+        let name = h
+            .peek_extras(|e| e.and_then(|e| e.name.as_ref().map(|n| n.to_string())))
+            .unwrap_or_else(|| format!("Task-{}", h.id));
+        crate::task::report(
+            log::Level::Error,
+            format_args!("taskloop: {name} panicked{}", SeedNote(Some(seed))),
+        );
+    }
+}
+
 /// How many unretrieved task panics were reported on this thread.
 pub(crate) fn unretrieved_panics() -> u64 {
     UNRETRIEVED_PANICS.try_with(|n| n.get()).unwrap_or(0)

@@ -159,8 +159,12 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
             }
             // SAFETY: as above.
             Ok(value) => unsafe { Self::finish(ptr, None, Ok(value)) },
-            // SAFETY: as above.
-            Err(payload) => unsafe { Self::finish(ptr, None, Err(TaskError::panicked(payload))) },
+            Err(payload) => {
+                // SAFETY: as above.
+                super::note_panic(unsafe { ptr.as_ref() });
+                // SAFETY: as above.
+                unsafe { Self::finish(ptr, None, Err(TaskError::panicked(payload))) }
+            }
         })
     }
 
