@@ -109,7 +109,10 @@ impl Core {
             registry: Registry::new(Shared::new(waker)),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             injected: RefCell::new(VecDeque::new()),
-            soon: Rc::new(Soon::default()),
+            soon: Rc::new(Soon {
+                slow_callback: config.debug.then_some(config.slow_poll),
+                ..Soon::default()
+            }),
             popped: Cell::new(0),
             driver: Driver::new(
                 Timers::new(
@@ -340,16 +343,12 @@ impl Core {
             let cb = {
                 let mut soon = self.soon.queue.borrow_mut();
                 match soon.front() {
-                    Some((seq, _, _)) if *seq <= self.popped.get() => soon.pop_front(),
+                    Some((seq, _)) if *seq <= self.popped.get() => soon.pop_front(),
                     _ => None,
                 }
             };
-            let Some((_, task, cb)) = cb else { return };
-            let started = self.config.debug.then(Instant::now);
-            run_caught("a callback", || cb(&task));
-            if let Some(started) = started {
-                self.report_slow_callback(&task, started.elapsed());
-            }
+            let Some((_, cb)) = cb else { return };
+            run_caught("a callback", cb);
         }
     }
 
@@ -381,24 +380,6 @@ impl Core {
                 super::dump::TaskDump::of(self)
             ),
         );
-    }
-
-    /// Debug mode: warns about a done-callback that blocked the loop
-    /// (asyncio's debug mode reports every slow callback).
-    fn report_slow_callback(&self, task: &TaskRef, took: Duration) {
-        if took >= self.config.slow_poll {
-            crate::task::report(
-                log::Level::Warn,
-                format_args!(
-                    "a done-callback of {} (spawned at {}) blocked the loop for {:?} \
-                     (debug threshold {:?})",
-                    task.name(),
-                    spawn_location(task),
-                    took,
-                    self.config.slow_poll
-                ),
-            );
-        }
     }
 
     /// Debug mode: warns about a poll that blocked the loop.
@@ -480,18 +461,45 @@ impl Core {
 pub(crate) struct Soon {
     /// Callbacks, each stamped with the value of `pushed` when it was queued:
     /// it runs once that many tasks have been popped.
-    /// The task is the one whose completion the callback is told about.
-    pub(crate) queue: RefCell<VecDeque<(u64, TaskRef, DoneCallback)>>,
+    pub(crate) queue: RefCell<VecDeque<(u64, Callback)>>,
     /// Tasks pushed onto the run queue so far.
     pub(crate) pushed: Cell<u64>,
+    /// Debug mode: the slow-callback threshold (`None`: not timed).
+    pub(crate) slow_callback: Option<Duration>,
 }
 
+/// A queued callback: a done-callback bound to its task.
+pub(crate) type Callback = Box<dyn FnOnce()>;
+
 impl Soon {
-    /// Queues `f` (a done-callback of `task`) behind every task queued so far.
+    /// Queues `f` (a done-callback of `task`) behind every task queued so
+    /// far; in debug mode it is timed, and reported if slow (asyncio's debug
+    /// mode reports every slow callback, as a slow poll).
     pub(crate) fn push(&self, task: TaskRef, f: DoneCallback) {
-        self.queue
-            .borrow_mut()
-            .push_back((self.pushed.get(), task, f));
+        let cb: Callback = match self.slow_callback {
+            None => Box::new(move || f(&task)),
+            Some(threshold) => Box::new(move || {
+                let started = Instant::now();
+                f(&task);
+                report_slow_callback(&task, started.elapsed(), threshold);
+            }),
+        };
+        self.queue.borrow_mut().push_back((self.pushed.get(), cb));
+    }
+}
+
+/// Debug mode: warns about a done-callback that blocked the loop.
+fn report_slow_callback(task: &TaskRef, took: Duration, threshold: Duration) {
+    if took >= threshold {
+        crate::task::report(
+            log::Level::Warn,
+            format_args!(
+                "a done-callback of {} (spawned at {}) blocked the loop for {took:?} \
+                 (debug threshold {threshold:?})",
+                task.name(),
+                spawn_location(task),
+            ),
+        );
     }
 }
 

@@ -159,12 +159,8 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
             }
             // SAFETY: as above.
             Ok(value) => unsafe { Self::finish(ptr, None, Ok(value)) },
-            Err(payload) => {
-                // SAFETY: as above.
-                super::note_panic(unsafe { ptr.as_ref() });
-                // SAFETY: as above.
-                unsafe { Self::finish(ptr, None, Err(TaskError::panicked(payload))) }
-            }
+            // SAFETY: as above.
+            Err(payload) => unsafe { Self::finish(ptr, None, Err(TaskError::panicked(payload))) },
         })
     }
 
@@ -198,7 +194,11 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
         let (outcome, result) = match (panic, result) {
             (Some(payload), _) => (Outcome::Panicked, Err(TaskError::panicked(payload))),
             (None, Ok(v)) => (Outcome::Ok, Ok(v)),
-            (None, Err(e)) if e.is_panic() => (Outcome::Panicked, Err(e)),
+            (None, Err(e)) if e.is_panic() => {
+                // SAFETY: the block is alive (the caller holds a reference).
+                super::note_panic(unsafe { ptr.as_ref() });
+                (Outcome::Panicked, Err(e))
+            }
             (None, Err(e)) if e.is_failed() => (Outcome::Failed, Err(e)),
             (None, Err(e)) => (Outcome::Cancelled, Err(e)),
         };
