@@ -80,19 +80,21 @@ pub(crate) fn report_seed() -> Option<u64> {
     REPORT_SEED.try_with(|s| s.get()).ok().flatten()
 }
 
-/// A task's future panicked: under schedule shuffling, names the task and
-/// the seed, so that the run can be replayed. Off the hot path (a panic).
+/// The error of a task whose poll panicked (the task being polled is the
+/// current task). Under schedule shuffling it also names the task and the
+/// seed, so that the run can be replayed. Out of line: a panic is cold, and
+/// the poll's code stays as it was.
 #[cold]
-pub(crate) fn note_panic(h: &Header) {
+#[inline(never)]
+pub(crate) fn panicked_in_poll(payload: Box<dyn std::any::Any + Send>) -> TaskError {
     if let Some(seed) = report_seed() {
-        let name = h
-            .peek_extras(|e| e.and_then(|e| e.name.as_ref().map(|n| n.to_string())))
-            .unwrap_or_else(|| format!("Task-{}", h.id));
+        let name = current::with(TaskRef::name).unwrap_or_else(|| "a task".to_owned());
         crate::task::report(
             log::Level::Error,
             format_args!("taskloop: {name} panicked{}", SeedNote(Some(seed))),
         );
     }
+    TaskError::panicked(payload)
 }
 
 /// How many unretrieved task panics were reported on this thread.

@@ -160,7 +160,9 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
             // SAFETY: as above.
             Ok(value) => unsafe { Self::finish(ptr, None, Ok(value)) },
             // SAFETY: as above.
-            Err(payload) => unsafe { Self::finish(ptr, None, Err(TaskError::panicked(payload))) },
+            Err(payload) => unsafe {
+                Self::finish(ptr, None, Err(super::panicked_in_poll(payload)))
+            },
         })
     }
 
@@ -194,11 +196,7 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
         let (outcome, result) = match (panic, result) {
             (Some(payload), _) => (Outcome::Panicked, Err(TaskError::panicked(payload))),
             (None, Ok(v)) => (Outcome::Ok, Ok(v)),
-            (None, Err(e)) if e.is_panic() => {
-                // SAFETY: the block is alive (the caller holds a reference).
-                super::note_panic(unsafe { ptr.as_ref() });
-                (Outcome::Panicked, Err(e))
-            }
+            (None, Err(e)) if e.is_panic() => (Outcome::Panicked, Err(e)),
             (None, Err(e)) if e.is_failed() => (Outcome::Failed, Err(e)),
             (None, Err(e)) => (Outcome::Cancelled, Err(e)),
         };
