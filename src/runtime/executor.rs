@@ -4,8 +4,10 @@
 //! # One turn
 //!
 //! 1. Move tasks woken from other threads (the inject queue) to the run queue.
-//! 2. Poll ready tasks in FIFO order, at most `max_batch` of them, so that a
-//!    task that keeps waking itself cannot starve timers and I/O. Callbacks
+//! 2. Poll ready tasks in FIFO order (with `Builder::shuffle`, each
+//!    generation of them permuted, see `shuffle`), at most `max_batch` of
+//!    them, so that a task that keeps waking itself cannot starve timers
+//!    and I/O. Callbacks
 //!    (done-callbacks) share that FIFO, as in asyncio: each runs once every
 //!    task queued before it was polled.
 //! 3. Fire expired timers.

@@ -43,7 +43,8 @@ use executor::{Config, Core};
 ///
 /// # Implementation
 /// One `mio::Poll` backs the loop. A turn polls up to
-/// [`Builder::max_batch`] ready tasks in FIFO order, runs queued callbacks,
+/// [`Builder::max_batch`] ready tasks in FIFO order (permuted by a seed
+/// under [`Builder::shuffle`]), runs queued callbacks,
 /// then polls the reactor (without blocking if work is ready). Wakes from
 /// other threads go through a mutex-protected inject queue and a
 /// `mio::Waker`.
