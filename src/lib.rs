@@ -188,10 +188,11 @@ pub use wait::{
 ///
 /// * if a task's panic was never retrieved (the runtime logs it as asyncio's
 ///   "Task exception was never retrieved"; here it is a failure);
+/// * if its loop stalls (no task ready, no timer, I/O source or blocking
+///   job pending: a deadlock), after the runtime's one-second stall grace,
+///   with the stall report and a task dump;
 /// * if it does not finish within a real-time limit, 60 s by default
-///   (`timeout_secs = N`): the main task is woken, the test fails naming
-///   the tasks still pending. A deadlock on the loop is reported as a stall
-///   after a second, with the pending tasks. A poll that never returns
+///   (`timeout_secs = N`), with a task dump. A poll that never returns
 ///   cannot be interrupted: 10 s after the limit the process is aborted
 ///   with a message.
 ///

@@ -3,9 +3,11 @@
 //! unretrieved task panics. Not a public API: the macro's expansion is the
 //! only caller, and this module may change with it.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -99,7 +101,27 @@ where
     F: Fn() -> Fut,
     Fut: Future,
 {
-    let mut builder = Builder::new().virtual_time(!options.real_time);
+    let watchdog = Watchdog::start(options.name, limit);
+    // A stall (nothing but another thread can wake the loop: a deadlock)
+    // wakes the body's task, which then ends the test.
+    let stalled = Rc::new(Cell::new(false));
+    let hook = {
+        let (stalled, shared) = (stalled.clone(), watchdog.shared.clone());
+        Rc::new(move || {
+            stalled.set(true);
+            if let Some(w) = shared
+                .waker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
+                w.wake_by_ref();
+            }
+        })
+    };
+    let mut builder = Builder::new()
+        .virtual_time(!options.real_time)
+        .on_stall(hook);
     if seed.is_some() {
         builder = builder.shuffle(seed);
     }
@@ -107,31 +129,40 @@ where
         .build()
         .unwrap_or_else(|e| panic!("taskloop::test: cannot create the runtime: {e}"));
     let unretrieved = crate::task::unretrieved_panics();
-    let watchdog = Watchdog::start(options.name, limit);
     let out = rt.block_on(async {
         let mut body = pin!(body());
         std::future::poll_fn(|cx| {
-            if watchdog.expired() {
-                return Poll::Ready(None);
+            // The dump is taken here, while the tasks are still there.
+            if watchdog.expired() || stalled.get() {
+                return Poll::Ready(Err(crate::dump()));
             }
             watchdog.set_waker(cx.waker());
             if watchdog.expired() {
                 // It expired before the waker was there to be woken.
-                return Poll::Ready(None);
+                return Poll::Ready(Err(crate::dump()));
             }
-            body.as_mut().poll(cx).map(Some)
+            body.as_mut().poll(cx).map(Ok)
         })
         .await
     });
     watchdog.finish();
-    let Some(out) = out else {
-        let dump = rt.dump();
-        drop(rt);
-        panic!(
-            "taskloop::test: {} did not finish within {} s of real time (timeout_secs); task dump: {dump}",
-            options.name,
-            limit.as_secs(),
-        );
+    let out = match out {
+        Ok(out) => out,
+        Err(dump) => {
+            drop(rt);
+            if stalled.get() {
+                panic!(
+                    "taskloop::test: {} is deadlocked: its loop stalled, with nothing but \
+                 another thread able to wake it (see the stall report); task dump: {dump}",
+                    options.name,
+                );
+            }
+            panic!(
+                "taskloop::test: {} did not finish within {} s of real time (timeout_secs); task dump: {dump}",
+                options.name,
+                limit.as_secs(),
+            );
+        }
     };
     // Tasks still pending are dropped with the runtime, as its drop does.
     drop(rt);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-use taskloop::{Promise, spawn, time, yield_now};
+use taskloop::{Promise, spawn, spawn_named, time, yield_now};
 
 #[taskloop::test]
 async fn runs_on_the_virtual_clock_by_default() {
@@ -40,10 +40,17 @@ async fn an_unretrieved_task_panic_fails_the_test() {
     }
 }
 
+#[taskloop::test]
+#[should_panic(expected = "is deadlocked: its loop stalled")]
+async fn a_deadlock_fails_the_test_when_the_loop_stalls() {
+    Promise::<()>::new().await.unwrap();
+}
+
 #[taskloop::test(timeout_secs = 1)]
 #[should_panic(expected = "did not finish within 1 s of real time")]
-async fn a_deadlock_fails_at_the_real_time_limit() {
-    Promise::<()>::new().await.unwrap();
+async fn a_test_that_never_ends_fails_at_the_real_time_limit() {
+    let spinner = spawn_named("spinner", async { while yield_now().await.is_ok() {} });
+    spinner.await.unwrap();
 }
 
 thread_local! {

@@ -60,10 +60,22 @@ pub(crate) struct Config {
     pub(crate) auto_advance: bool,
     /// Schedule shuffling: the seed, when on.
     pub(crate) shuffle: Option<u64>,
+    /// Called after a stall is reported (`#[taskloop::test]` fails on it).
+    pub(crate) on_stall: Option<StallHook>,
     /// Most threads of the blocking pool.
     pub(crate) blocking_threads: usize,
     /// How long an idle blocking thread waits for work before it exits.
     pub(crate) blocking_keep_alive: Duration,
+}
+
+/// A callback run on the loop thread after a stall is reported.
+#[derive(Clone)]
+pub(crate) struct StallHook(pub(crate) Rc<dyn Fn()>);
+
+impl std::fmt::Debug for StallHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StallHook")
+    }
 }
 
 impl Config {
@@ -382,6 +394,9 @@ impl Core {
                 super::dump::TaskDump::of(self)
             ),
         );
+        if let Some(hook) = &self.config.on_stall {
+            (hook.0)();
+        }
     }
 
     /// Debug mode: warns about a poll that blocked the loop.

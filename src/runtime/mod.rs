@@ -242,6 +242,7 @@ impl Builder {
                 tick_set: false,
                 auto_advance: true,
                 shuffle: seed_from_env(),
+                on_stall: None,
                 // asyncio's default executor: min(32, CPUs + 4) workers.
                 blocking_threads: std::thread::available_parallelism()
                     .map_or(4, |n| n.get() + 4)
@@ -442,6 +443,13 @@ impl Builder {
         let output = rt.block_on(main);
         rt.shutdown();
         Ok(output)
+    }
+
+    /// Runs `hook` on the loop thread after a stall is reported (the test
+    /// harness fails the test on it).
+    pub(crate) fn on_stall(mut self, hook: Rc<dyn Fn()>) -> Builder {
+        self.config.on_stall = Some(executor::StallHook(hook));
+        self
     }
 
     /// Builds the runtime.
