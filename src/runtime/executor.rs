@@ -7,9 +7,8 @@
 //! 2. Poll ready tasks in FIFO order (with `Builder::shuffle`, each
 //!    generation of them permuted, see `shuffle`), at most `max_batch` of
 //!    them, so that a task that keeps waking itself cannot starve timers
-//!    and I/O. Callbacks
-//!    (done-callbacks) share that FIFO, as in asyncio: each runs once every
-//!    task queued before it was polled.
+//!    and I/O. Callbacks (done-callbacks) share that FIFO, as in asyncio:
+//!    each runs once as many tasks were polled as were queued before it.
 //! 3. Fire expired timers.
 //! 4. Poll the reactor: with a zero timeout if work is ready (skipped when no
 //!    I/O source is registered), else until the next timer deadline.
