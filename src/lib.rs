@@ -67,6 +67,15 @@
 //! # Ok::<_, std::io::Error>(())
 //! ```
 //!
+//! # Debugging
+//!
+//! The virtual clock can be moved by hand ([`time::advance`],
+//! [`time::advance_to_next`], [`Builder::auto_advance`]);
+//! [`Builder::shuffle`] (or `TASKLOOP_SEED`) permutes the schedule by a seed
+//! and replays it exactly; [`dump`] returns the task tree; `#[taskloop::test]`
+//! (default feature `macros`) runs an async test on a fresh runtime. See
+//! `docs/debugging.md`.
+//!
 //! # Implementation
 //!
 //! One thread runs the loop and polls every task; other threads may only
@@ -136,6 +145,8 @@ mod stdio;
 pub mod sync;
 mod task;
 #[deny(unsafe_code)]
+mod testing;
+#[deny(unsafe_code)]
 mod timer;
 #[deny(unsafe_code)]
 mod wait;
@@ -150,17 +161,22 @@ pub mod io {
 /// Time: the runtime's clock and the timer futures.
 ///
 /// Every timer here is a checkpoint and never fires early; see
-/// [`Builder::virtual_time`] for deterministic tests.
+/// [`Builder::virtual_time`] for deterministic tests, and the test clock
+/// ([`advance`](time::advance), [`advance_to_next`](time::advance_to_next),
+/// [`pause_auto_advance`](time::pause_auto_advance)) to move it by hand.
 pub mod time {
-    pub use crate::timer::{Interval, Sleep, interval, now, sleep, sleep_until};
+    pub use crate::timer::{
+        Interval, Sleep, advance, advance_to_next, interval, next_deadline, now,
+        pause_auto_advance, resume_auto_advance, sleep, sleep_until,
+    };
 }
 
 pub use blocking::{BlockingTask, spawn_blocking, to_thread};
 pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yield_now};
 pub use promise::{Promise, Resolver};
 pub use runtime::{
-    Builder, Handle, Interrupted, NoRuntime, Remote, Runtime, RuntimeGone, Spawner, all_tasks, run,
-    run_cli, spawn, spawn_named, try_spawn,
+    Builder, Handle, Interrupted, NoRuntime, Remote, Runtime, RuntimeGone, Spawner, TaskDump,
+    TaskInfo, TaskState, all_tasks, dump, run, run_cli, spawn, spawn_named, try_spawn,
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{
@@ -170,6 +186,67 @@ pub use wait::{
     WaitError, Waitable, Waited, as_completed, gather, gather_outcomes, gather_tuple, shield,
     task_group, timeout, timeout_at, try_gather, wait, wait_all, wait_first, wait_for,
 };
+
+/// An async test on a fresh runtime: `#[tokio::test]` for taskloop, with a
+/// virtual clock by default (feature `macros`, on by default).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[taskloop::test]
+/// async fn a_timeout_fires_after_five_virtual_seconds() {
+///     let t0 = taskloop::time::now();
+///     let slow = taskloop::time::sleep(Duration::from_secs(60));
+///     let err = taskloop::wait_for(slow, Duration::from_secs(5)).await.unwrap_err();
+///     assert!(err.is_elapsed());
+///     assert_eq!(taskloop::time::now() - t0, Duration::from_secs(5));
+/// }
+///
+/// #[taskloop::test(seeds = 20, timeout_secs = 10)]
+/// async fn holds_under_twenty_shuffled_schedules() -> Result<(), taskloop::TaskError> {
+///     let a = taskloop::spawn(async { 1 });
+///     let b = taskloop::spawn(async { 2 });
+///     assert_eq!(a.await? + b.await?, 3);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The `async fn` (no arguments; returning `()` or a `Result`) becomes a
+/// `#[test]` function that runs it as the main task of a fresh runtime, on
+/// the [virtual clock](Builder::virtual_time) with auto-advance on, and
+/// drops the runtime (and any task still pending) afterwards. The test
+/// fails if the body panics or returns `Err`, and also:
+///
+/// * if a task's panic was never retrieved (the runtime logs it as asyncio's
+///   "Task exception was never retrieved"; here it is a failure);
+/// * if its loop stalls (no task ready, no timer, I/O source or blocking
+///   job pending: a deadlock), after the runtime's one-second stall grace,
+///   with the stall report and a task dump;
+/// * if it does not finish within a real-time limit, 60 s by default
+///   (`timeout_secs = N`), with a task dump. A poll that never returns
+///   cannot be interrupted: 10 s after the limit the process is aborted
+///   with a message.
+///
+/// Options, comma-separated:
+///
+/// * `real_time`: the real clock instead of the virtual one.
+/// * `seeds = N`: run the test once per seed `0..N` with [schedule
+///   shuffling](Builder::shuffle), stopping at the first failure, whose seed
+///   is printed (`replay with TASKLOOP_SEED=…`).
+/// * `timeout_secs = N`: the real-time limit of the whole test, all seeds.
+///
+/// `TASKLOOP_SEED` in the environment wins over `seeds`: the test runs once,
+/// with that seed, to replay a failure. Without either, the schedule is not
+/// shuffled.
+#[cfg(feature = "macros")]
+pub use taskloop_macros::test;
+
+/// What `#[taskloop::test]` expands to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::testing::{TestOptions, TestOutcome, run_test};
+}
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -135,3 +135,71 @@ fn a_panic_nobody_looked_at_is_logged_at_error_level_naming_the_task() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("doomed"), "{}", errors[0]);
 }
+
+// asyncio debug mode: "Executing <Handle ...> took 0.101 seconds" for any
+// slow callback, not only a task's step
+#[test]
+fn a_slow_done_callback_is_reported_like_a_slow_poll() {
+    let _g = capture();
+    let rt = Runtime::builder()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let t = taskloop::spawn_named("watched", async {});
+        t.add_done_callback(|_| std::thread::sleep(Duration::from_millis(20)));
+        t.await.unwrap();
+        taskloop::yield_now().await.unwrap();
+    });
+    let warnings: Vec<_> = records()
+        .into_iter()
+        .filter(|r| r.starts_with("WARN") && r.contains("blocked the loop"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("a done-callback of watched (spawned at tests/debug.rs"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn an_unretrieved_panic_under_shuffling_names_the_seed() {
+    let _g = capture();
+    let rt = Runtime::builder().shuffle(77).build().unwrap();
+    rt.block_on(async {
+        let t = taskloop::spawn(async { panic!("boom") });
+        while !t.is_done() {
+            taskloop::yield_now().await.unwrap();
+        }
+    });
+    let errors: Vec<_> = records()
+        .into_iter()
+        .filter(|r| r.starts_with("ERROR") && r.contains("never retrieved"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("TASKLOOP_SEED=77"), "{}", errors[0]);
+}
+
+#[test]
+fn taskloop_debug_accepts_the_usual_spellings() {
+    // The environment is process-wide: set it only under the serial lock.
+    let _g = capture();
+    for (value, on) in [
+        ("1", true),
+        ("TRUE", true),
+        ("yes", true),
+        ("On", true),
+        ("0", false),
+        ("off", false),
+    ] {
+        // SAFETY: the tests of this file are serialised by `capture`, and no
+        // other thread of this process reads the environment meanwhile.
+        unsafe { std::env::set_var("TASKLOOP_DEBUG", value) };
+        let debug = format!("{:?}", Runtime::builder());
+        assert!(debug.contains(&format!("debug: {on}")), "{value}: {debug}");
+    }
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("TASKLOOP_DEBUG") };
+}

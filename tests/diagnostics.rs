@@ -86,15 +86,78 @@ fn a_deadlocked_loop_reports_its_pending_tasks() {
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
+    let next = || rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
     let found = loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        match next() {
             Ok(line) if line.contains("the loop is stalled") => break Some(line),
             Ok(line) => seen.push(line),
             Err(_) => break None,
         }
     };
+    // The task dump follows, as a tree.
+    let dump: Vec<String> = (0..4).map_while(|_| next().ok()).collect();
     child.kill().unwrap();
     let _ = child.wait();
     let line = found.unwrap_or_else(|| panic!("no stall report; stderr: {seen:?}"));
     assert!(line.contains("waits-forever"), "{line}");
+    assert_eq!(
+        dump.first().map(String::as_str),
+        Some("task dump: 2 pending task(s)")
+    );
+    assert!(
+        dump.iter()
+            .any(|l| l.starts_with("└── waits-forever (#2) [waiting]")),
+        "{dump:?}"
+    );
+}
+
+/// Issue 16: a loop whose tasks all wait for a paused virtual clock is a
+/// stall too, and the report says why.
+#[test]
+fn a_loop_waiting_for_a_paused_clock_reports_the_stall_and_says_why() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    if std::env::var_os(CHILD).is_some() {
+        let rt = taskloop::Runtime::builder()
+            .virtual_time(true)
+            .auto_advance(false)
+            .build()
+            .unwrap();
+        rt.block_on(async { taskloop::time::sleep(Duration::from_secs(1)).await })
+            .unwrap();
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_loop_waiting_for_a_paused_clock_reports_the_stall_and_says_why",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let found = loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.contains("the loop is stalled") => break Some(line),
+            Ok(_) => {}
+            Err(_) => break None,
+        }
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    let line = found.expect("a stall report");
+    assert!(line.contains("auto-advance is paused"), "{line}");
+    assert!(line.contains("time::advance"), "{line}");
 }

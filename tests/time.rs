@@ -540,18 +540,16 @@ fn a_sleep_of_duration_max_never_fires_and_is_ended_by_cancel() {
     });
 }
 
-#[test]
-fn a_hundred_year_sleep_wakes_after_exactly_a_hundred_years() {
-    block_on_virtual(async {
-        let t0 = time::now();
-        let s = sleep(100 * YEAR);
-        assert_eq!(s.deadline(), Some(t0 + 100 * YEAR));
-        s.await.unwrap();
-        assert_eq!(since(t0), 100 * YEAR);
-        // And again, from there, with sleep_until.
-        sleep_until(t0 + 200 * YEAR).await.unwrap();
-        assert_eq!(since(t0), 200 * YEAR);
-    });
+#[taskloop::test]
+async fn a_hundred_year_sleep_wakes_after_exactly_a_hundred_years() {
+    let t0 = time::now();
+    let s = sleep(100 * YEAR);
+    assert_eq!(s.deadline(), Some(t0 + 100 * YEAR));
+    s.await.unwrap();
+    assert_eq!(since(t0), 100 * YEAR);
+    // And again, from there, with sleep_until.
+    sleep_until(t0 + 200 * YEAR).await.unwrap();
+    assert_eq!(since(t0), 200 * YEAR);
 }
 
 // timer docs: a timer never fires early; sleep docs: delays that cannot be
@@ -856,19 +854,17 @@ fn a_thirty_second_timeout_race_ends_when_the_work_completes_after_one_second() 
 // ---------------------------------------------------------------------------
 // Interval
 
-#[test]
-fn interval_ticks_at_start_then_every_period_exactly() {
-    block_on_virtual(async {
-        let p = ms(250);
-        let start = time::now();
-        let mut every = interval(p);
-        assert_eq!(every.period(), p);
-        for k in 0..10u32 {
-            let due = every.tick().await.unwrap();
-            assert_eq!(due, start + p * k, "tick {k}");
-            assert_eq!(time::now(), start + p * k, "tick {k}");
-        }
-    });
+#[taskloop::test]
+async fn interval_ticks_at_start_then_every_period_exactly() {
+    let p = ms(250);
+    let start = time::now();
+    let mut every = interval(p);
+    assert_eq!(every.period(), p);
+    for k in 0..10u32 {
+        let due = every.tick().await.unwrap();
+        assert_eq!(due, start + p * k, "tick {k}");
+        assert_eq!(time::now(), start + p * k, "tick {k}");
+    }
 }
 
 // interval docs: missed ticks are skipped, not burst

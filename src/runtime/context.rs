@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 
 use super::executor::{Core, Soon};
 use super::shared::Shared;
-use crate::task::Notified;
+use crate::task::{Notified, TaskRef};
 
 thread_local! {
     /// The core of the runtime inside `block_on` on this thread.
@@ -79,7 +79,7 @@ pub(crate) fn push_local(shared: &Shared, task: Notified) -> Result<(), Notified
 /// Queues `f` on the callback queue of the runtime identified by `owner`,
 /// running or not. If that runtime is gone, `f` is dropped (logged): there is
 /// no loop left to run it.
-pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
+pub(crate) fn call_soon(owner: usize, task: TaskRef, f: crate::task::DoneCallback) {
     let soon = RUNTIMES
         .try_with(|r| {
             r.borrow()
@@ -90,7 +90,7 @@ pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
         .ok()
         .flatten();
     match soon {
-        Some(soon) => soon.push(f),
+        Some(soon) => soon.push(task, f),
         None => crate::task::report(
             log::Level::Warn,
             format_args!("taskloop: a done-callback was dropped: its runtime no longer exists"),
@@ -102,12 +102,15 @@ pub(crate) fn call_soon(owner: usize, f: Box<dyn FnOnce()>) {
 pub(crate) struct Enter {
     /// What was there before (a runtime being dropped inside another's task).
     prev: Option<Rc<Core>>,
+    /// The shuffling seed panic reports named before.
+    prev_seed: Option<u64>,
 }
 
 /// Sets `core` as this thread's running runtime.
 pub(crate) fn enter(core: &Rc<Core>) -> Enter {
     let prev = CORE.with(|c| c.replace(Some(core.clone())));
-    Enter { prev }
+    let prev_seed = crate::task::set_report_seed(core.config.shuffle);
+    Enter { prev, prev_seed }
 }
 
 impl std::fmt::Debug for Enter {
@@ -120,5 +123,6 @@ impl Drop for Enter {
     fn drop(&mut self) {
         let prev = self.prev.take();
         let _ = CORE.try_with(|c| c.replace(prev));
+        crate::task::set_report_seed(self.prev_seed);
     }
 }

@@ -4,10 +4,11 @@
 //! # One turn
 //!
 //! 1. Move tasks woken from other threads (the inject queue) to the run queue.
-//! 2. Poll ready tasks in FIFO order, at most `max_batch` of them, so that a
-//!    task that keeps waking itself cannot starve timers and I/O. Callbacks
-//!    (done-callbacks) share that FIFO, as in asyncio: each runs once every
-//!    task queued before it was polled.
+//! 2. Poll ready tasks in FIFO order (with `Builder::shuffle`, each
+//!    generation of them permuted, see `shuffle`), at most `max_batch` of
+//!    them, so that a task that keeps waking itself cannot starve timers
+//!    and I/O. Callbacks (done-callbacks) share that FIFO, as in asyncio:
+//!    each runs once as many tasks were polled as were queued before it.
 //! 3. Fire expired timers.
 //! 4. Poll the reactor: with a zero timeout if work is ready (skipped when no
 //!    I/O source is registered), else until the next timer deadline.
@@ -32,10 +33,11 @@ use std::time::{Duration, Instant};
 
 use super::driver::Driver;
 use super::shared::Shared;
+use super::shuffle::RunOrder;
 use crate::cancel::state::{cancelled_before_start, stuck_outside_checkpoints};
 use crate::reactor::Reactor;
 use crate::task::state::Flags;
-use crate::task::{Notified, Outcome, Registry, Task, TaskRef, run_caught};
+use crate::task::{DoneCallback, Notified, Outcome, Registry, Task, TaskRef, run_caught};
 use crate::timer::Timers;
 
 /// Options fixed when the runtime is built.
@@ -51,6 +53,14 @@ pub(crate) struct Config {
     pub(crate) tick: Duration,
     /// Run on a virtual clock that jumps to the next deadline when idle.
     pub(crate) virtual_time: bool,
+    /// Whether `tick` was set explicitly (else a virtual clock has 1 ns ticks).
+    pub(crate) tick_set: bool,
+    /// Virtual time: whether the idle loop moves the clock by itself.
+    pub(crate) auto_advance: bool,
+    /// Schedule shuffling: the seed, when on.
+    pub(crate) shuffle: Option<u64>,
+    /// Called after a stall is reported (`#[taskloop::test]` fails on it).
+    pub(crate) on_stall: Option<StallHook>,
     /// Most threads of the blocking pool.
     pub(crate) blocking_threads: usize,
     /// How long an idle blocking thread waits for work before it exits.
@@ -61,6 +71,28 @@ pub(crate) struct Config {
     pub(crate) graceful_sigterm: bool,
     /// `run`: how long the shutdown waits for the pending tasks' clean-up.
     pub(crate) shutdown_timeout: Duration,
+}
+
+/// A callback run on the loop thread after a stall is reported.
+#[derive(Clone)]
+pub(crate) struct StallHook(pub(crate) Rc<dyn Fn()>);
+
+impl std::fmt::Debug for StallHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StallHook")
+    }
+}
+
+impl Config {
+    /// The wheel's tick: a virtual clock is exact to the nanosecond unless a
+    /// tick was asked for (no deadline is rounded up to a millisecond).
+    fn timer_tick(&self) -> Duration {
+        if self.virtual_time && !self.tick_set {
+            Duration::from_nanos(1)
+        } else {
+            self.tick
+        }
+    }
 }
 
 /// The loop's state. Owned by `Runtime`, reached through `context` while running.
@@ -77,6 +109,10 @@ pub(crate) struct Core {
     popped: Cell<u64>,
     /// Parking: the clock, the timer wheel and the reactor.
     pub(crate) driver: Driver,
+    /// The task groups, for task dumps.
+    pub(crate) groups: super::dump::Groups,
+    /// Schedule shuffling: permutes each generation of the run queue.
+    run_order: Option<RunOrder>,
     /// Set while the runtime is dropped: new tasks are cancelled at once.
     shutting_down: Cell<bool>,
     /// The blocking pool, started at the first `to_thread`.
@@ -92,9 +128,22 @@ impl Core {
             registry: Registry::new(Shared::new(waker)),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             injected: RefCell::new(VecDeque::new()),
-            soon: Rc::new(Soon::default()),
+            soon: Rc::new(Soon {
+                slow_callback: config.debug.then_some(config.slow_poll),
+                ..Soon::default()
+            }),
             popped: Cell::new(0),
-            driver: Driver::new(Timers::new(config.tick, config.virtual_time), reactor),
+            driver: Driver::new(
+                Timers::new(
+                    config.timer_tick(),
+                    config.virtual_time,
+                    config.auto_advance,
+                    config.shuffle,
+                ),
+                reactor,
+            ),
+            run_order: config.shuffle.map(RunOrder::new),
+            groups: Default::default(),
             shutting_down: Cell::new(false),
             blocking: std::cell::OnceCell::new(),
             config,
@@ -141,9 +190,9 @@ impl Core {
         self.run_queue.borrow_mut().push_back(task);
     }
 
-    /// Queues a callback behind the tasks already queued.
-    pub(crate) fn call_soon(&self, f: Box<dyn FnOnce()>) {
-        self.soon.push(f);
+    /// Queues a done-callback of `task` behind the tasks already queued.
+    pub(crate) fn call_soon(&self, task: TaskRef, f: DoneCallback) {
+        self.soon.push(task, f);
     }
 
     /// The callback queue, for `context` to reach while the loop is idle.
@@ -169,6 +218,9 @@ impl Core {
         let (task, queued) = self
             .registry
             .spawn(future, self.config.debug.then_some(location));
+        if self.config.debug {
+            self.record_spawn_time(&queued);
+        }
         if self.shutting_down.get() {
             // The runtime is being dropped: the task never runs.
             let outcome = queued.drop_future();
@@ -177,6 +229,14 @@ impl Core {
             self.push(queued);
         }
         task
+    }
+
+    /// Debug mode: stamps a task with its spawn time (its age in a dump).
+    pub(crate) fn record_spawn_time(&self, task: &TaskRef) {
+        if self.config.debug {
+            let now = self.driver.timers.clock.now();
+            task.header().with_extras(|e| e.spawned_time = Some(now));
+        }
     }
 
     /// Turns the loop until `done()` holds.
@@ -189,15 +249,14 @@ impl Core {
     /// One turn of the loop (see the module doc).
     fn turn(&self, done: &mut impl FnMut() -> bool) {
         self.drain_injected();
-        for _ in 0..self.config.max_batch {
-            self.run_due_callbacks();
-            let next = self.run_queue.borrow_mut().pop_front();
-            let Some(task) = next else { break };
-            self.popped.set(self.popped.get() + 1);
-            self.run_task(task);
-            if done() {
-                return;
-            }
+        // One look at the shuffling per turn, not per task: the unshuffled
+        // batch is the plain FIFO loop.
+        let finished = match &self.run_order {
+            None => self.run_batch(done, || self.run_queue.borrow_mut().pop_front()),
+            Some(order) => self.run_batch(done, || order.pop(&mut self.run_queue.borrow_mut())),
+        };
+        if finished {
+            return;
         }
         self.run_due_callbacks();
         self.driver.fire_timers();
@@ -212,6 +271,26 @@ impl Core {
         );
     }
 
+    /// Polls up to `max_batch` tasks taken with `pop`, callbacks between
+    /// them; returns whether `done()` became true.
+    #[inline(always)]
+    fn run_batch(
+        &self,
+        done: &mut impl FnMut() -> bool,
+        pop: impl Fn() -> Option<TaskRef>,
+    ) -> bool {
+        for _ in 0..self.config.max_batch {
+            self.run_due_callbacks();
+            let Some(task) = pop() else { break };
+            self.popped.set(self.popped.get() + 1);
+            self.run_task(task);
+            if done() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Moves the tasks woken on other threads onto the run queue, and the
     /// callbacks submitted from them onto the callback FIFO.
     fn drain_injected(&self) {
@@ -223,7 +302,7 @@ impl Core {
         }
         drop(injected);
         for call in calls {
-            self.call_soon(call);
+            self.soon.push_callback(call);
         }
     }
 
@@ -278,13 +357,13 @@ impl Core {
     /// Records a finished task and queues its done-callbacks.
     pub(crate) fn complete(&self, task: &TaskRef, outcome: Outcome) {
         for cb in self.registry.complete(task, outcome) {
-            let t = task.clone();
-            self.call_soon(Box::new(move || cb(&t)));
+            self.call_soon(task.clone(), cb);
         }
     }
 
     /// Runs the callbacks whose turn in the FIFO has come (every task queued
-    /// before them was polled). A panicking callback is logged.
+    /// before them was polled). A panicking callback is logged; in debug
+    /// mode so is a slow one, as a slow poll is.
     #[inline]
     fn run_due_callbacks(&self) {
         // The common case, checked without touching the queue: none is due.
@@ -320,16 +399,27 @@ impl Core {
             .iter()
             .map(|t| format!("{} (spawned at {})", t.name(), spawn_location(t)))
             .collect();
+        let why = if self.driver.timers.held_by_pause() {
+            "no task is ready and the virtual clock's auto-advance is paused with timers \
+             pending, so only time::advance, time::resume_auto_advance or a wake from \
+             another thread can resume it"
+        } else {
+            "no task is ready and no timer, I/O source or blocking job is pending, so only \
+             a wake from another thread can resume it"
+        };
         crate::task::report(
             log::Level::Warn,
             format_args!(
-                "taskloop: the loop is stalled: no task is ready and no timer, I/O source or \
-                 blocking job is pending, so only a wake from another thread (or a signal) \
-                 can resume it (a deadlock otherwise). {} pending task(s): {}",
+                "taskloop: the loop is stalled: {why} (a deadlock otherwise; a signal can \
+                 still wake it). {} pending task(s): {}\ntask dump: {}",
                 pending.len(),
-                pending.join(", ")
+                pending.join(", "),
+                super::dump::TaskDump::of(self)
             ),
         );
+        if let Some(hook) = &self.config.on_stall {
+            (hook.0)();
+        }
     }
 
     /// Debug mode: warns about a poll that blocked the loop.
@@ -407,9 +497,6 @@ impl Core {
     }
 }
 
-/// A queued callback.
-pub(crate) type Callback = Box<dyn FnOnce()>;
-
 /// The loop's callback queue (asyncio's `call_soon` queue).
 pub(crate) struct Soon {
     /// Callbacks, each stamped with the value of `pushed` when it was queued:
@@ -420,6 +507,8 @@ pub(crate) struct Soon {
     /// The stamp of the first queued callback (`u64::MAX` when none), so the
     /// loop sees "nothing due" without borrowing the queue.
     pub(crate) next_due: Cell<u64>,
+    /// Debug mode: the slow-callback threshold (`None`: not timed).
+    pub(crate) slow_callback: Option<Duration>,
 }
 
 impl Default for Soon {
@@ -428,18 +517,53 @@ impl Default for Soon {
             queue: RefCell::default(),
             pushed: Cell::new(0),
             next_due: Cell::new(u64::MAX),
+            slow_callback: None,
         }
     }
 }
 
+/// A queued callback: a done-callback bound to its task.
+pub(crate) type Callback = Box<dyn FnOnce()>;
+
 impl Soon {
-    /// Queues `f` behind every task queued so far.
-    pub(crate) fn push(&self, f: Box<dyn FnOnce()>) {
+    /// Queues `f` (a done-callback of `task`) behind every task queued so
+    /// far; in debug mode it is timed, and reported if slow (asyncio's debug
+    /// mode reports every slow callback, as a slow poll).
+    pub(crate) fn push(&self, task: TaskRef, f: DoneCallback) {
+        let cb: Callback = match self.slow_callback {
+            None => Box::new(move || f(&task)),
+            Some(threshold) => Box::new(move || {
+                let started = Instant::now();
+                f(&task);
+                report_slow_callback(&task, started.elapsed(), threshold);
+            }),
+        };
+        self.push_callback(cb);
+    }
+
+    /// Queues a plain callback (one submitted from another thread through a
+    /// `Handle`) behind every task queued so far.
+    pub(crate) fn push_callback(&self, cb: Callback) {
         let mut queue = self.queue.borrow_mut();
         if queue.is_empty() {
             self.next_due.set(self.pushed.get());
         }
-        queue.push_back((self.pushed.get(), f));
+        queue.push_back((self.pushed.get(), cb));
+    }
+}
+
+/// Debug mode: warns about a done-callback that blocked the loop.
+fn report_slow_callback(task: &TaskRef, took: Duration, threshold: Duration) {
+    if took >= threshold {
+        crate::task::report(
+            log::Level::Warn,
+            format_args!(
+                "a done-callback of {} (spawned at {}) blocked the loop for {took:?} \
+                 (debug threshold {threshold:?})",
+                task.name(),
+                spawn_location(task),
+            ),
+        );
     }
 }
 

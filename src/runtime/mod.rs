@@ -9,15 +9,19 @@
 
 pub(crate) mod context;
 mod driver;
+mod dump;
 pub(crate) mod executor;
 mod handle;
 mod runner;
 mod shared;
+pub(crate) mod shuffle;
 mod spawn;
 
+pub(crate) use dump::{GroupMembers, register_group};
+pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use handle::{Handle, Remote, RuntimeGone};
 pub use runner::Interrupted;
-pub use spawn::{NoRuntime, Spawner, all_tasks, spawn, spawn_named, try_spawn};
+pub use spawn::{NoRuntime, Spawner, all_tasks, dump, spawn, spawn_named, try_spawn};
 
 use std::future::Future;
 use std::io;
@@ -43,7 +47,8 @@ use executor::{Config, Core};
 ///
 /// # Implementation
 /// One `mio::Poll` backs the loop. A turn polls up to
-/// [`Builder::max_batch`] ready tasks in FIFO order, runs queued callbacks,
+/// [`Builder::max_batch`] ready tasks in FIFO order (permuted by a seed
+/// under [`Builder::shuffle`]), runs queued callbacks,
 /// then polls the reactor (without blocking if work is ready). Wakes from
 /// other threads go through a mutex-protected inject queue and a
 /// `mio::Waker`.
@@ -128,6 +133,7 @@ impl Runtime {
         // (in place) before returning, also if the loop unwinds.
         let outcome = core.registry.run_scoped(future, location, |main, queued| {
             main.header().update_flags(|f| f.with(Flags::MAIN));
+            core.record_spawn_time(&queued);
             core.push(queued);
             core.run_until(|| main.is_done());
             let cancelled = main.is_cancelled();
@@ -167,6 +173,27 @@ impl Runtime {
     /// Every task of this runtime that is not done.
     pub fn all_tasks(&self) -> Vec<TaskRef> {
         self.core.all_tasks()
+    }
+
+    /// A live dump of this runtime's pending tasks as a tree (children of
+    /// task groups under their parent), printable like `pstree`; see
+    /// [`TaskDump`]. In [debug mode](Builder::debug) each task also shows
+    /// where it was spawned and its age. The stall report prints one.
+    ///
+    /// # Examples
+    /// ```
+    /// let rt = taskloop::Runtime::new()?;
+    /// let t = rt.spawn(std::future::pending::<()>());
+    /// t.set_name("forever");
+    /// let dump = rt.dump();
+    /// assert_eq!(dump.len(), 1);
+    /// assert_eq!(dump.tasks()[0].name, "forever");
+    /// assert_eq!(dump.tasks()[0].state, taskloop::TaskState::NotStarted);
+    /// assert!(dump.to_string().contains("└── forever (#1) [not started]"));
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn dump(&self) -> TaskDump {
+        TaskDump::of(&self.core)
     }
 
     /// asyncio's `Runner.close()`: cancels every pending task, turns the loop
@@ -222,15 +249,21 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Default options; debug mode is on if `TASKLOOP_DEBUG=1` is set.
+    /// Default options; debug mode is on if `TASKLOOP_DEBUG` is set to `1`,
+    /// `true`, `yes` or `on` (any case), and [schedule
+    /// shuffling](Self::shuffle) if `TASKLOOP_SEED` holds a seed.
     pub fn new() -> Builder {
         Builder {
             config: Config {
                 max_batch: 128,
-                debug: std::env::var_os("TASKLOOP_DEBUG").is_some_and(|v| v == "1"),
+                debug: std::env::var("TASKLOOP_DEBUG").is_ok_and(|v| is_on(&v)),
                 slow_poll: Duration::from_millis(100),
                 tick: Duration::from_millis(1),
                 virtual_time: false,
+                tick_set: false,
+                auto_advance: true,
+                shuffle: seed_from_env(),
+                on_stall: None,
                 // asyncio's default executor: min(32, CPUs + 4) workers.
                 blocking_threads: std::thread::available_parallelism()
                     .map_or(4, |n| n.get() + 4)
@@ -286,8 +319,10 @@ impl Builder {
         self
     }
 
-    /// The resolution of the timer wheel (default 1 ms): timers fire at
-    /// most one tick late on an idle loop, never early.
+    /// The resolution of the timer wheel (default 1 ms on the real clock,
+    /// 1 ns on the [virtual clock](Self::virtual_time), where deadlines then
+    /// land exactly): timers fire at most one tick late on an idle loop,
+    /// never early. An explicit tick applies to the virtual clock too.
     ///
     /// # Panics
     /// If `tick` is zero.
@@ -295,6 +330,7 @@ impl Builder {
     pub fn tick(mut self, tick: Duration) -> Builder {
         assert!(!tick.is_zero(), "Builder::tick: the tick must be non-zero");
         self.config.tick = tick;
+        self.config.tick_set = true;
         self
     }
 
@@ -303,6 +339,11 @@ impl Builder {
     /// timer deadline when the loop would otherwise sleep. A test of a
     /// 30-second timeout then runs in microseconds, deterministically.
     /// [`time::now`](crate::time::now) reads this clock.
+    ///
+    /// Its resolution is one nanosecond: `sleep(d)` wakes at exactly
+    /// `now() + d`. The test clock ([`time::advance`](crate::time::advance),
+    /// [`time::advance_to_next`](crate::time::advance_to_next),
+    /// [`auto_advance`](Self::auto_advance)) moves it by hand.
     #[must_use = "builder methods return the changed builder"]
     pub fn virtual_time(mut self, on: bool) -> Builder {
         self.config.virtual_time = on;
@@ -338,6 +379,97 @@ impl Builder {
     #[must_use = "builder methods return the changed builder"]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether the [virtual clock](Self::virtual_time) jumps to the next
+    /// deadline by itself when the loop is idle (default `true`). With
+    /// `false` it moves only through [`time::advance`](crate::time::advance)
+    /// and [`time::advance_to_next`](crate::time::advance_to_next), so a
+    /// test can assert what is pending before time moves; see also
+    /// [`time::pause_auto_advance`](crate::time::pause_auto_advance). No
+    /// effect on the real clock.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use taskloop::time;
+    /// let rt = taskloop::Runtime::builder()
+    ///     .virtual_time(true)
+    ///     .auto_advance(false)
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     let t0 = time::now();
+    ///     let sleeper = taskloop::spawn(time::sleep(Duration::from_secs(10)));
+    ///     time::advance(Duration::from_secs(9)).await.unwrap();
+    ///     assert!(!sleeper.is_done());
+    ///     time::advance(Duration::from_secs(1)).await.unwrap();
+    ///     assert!(sleeper.is_done());
+    ///     assert_eq!(time::now() - t0, Duration::from_secs(10));
+    /// });
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder"]
+    pub fn auto_advance(mut self, on: bool) -> Builder {
+        self.config.auto_advance = on;
+        self
+    }
+
+    /// Seeded schedule shuffling, to shake out order-dependent bugs: the
+    /// order in which the ready tasks of one generation are polled, and the
+    /// order of timers that fire at the same tick, are permuted by a
+    /// generator seeded with `seed`. `Builder::new()` turns it on when
+    /// `TASKLOOP_SEED` is set (decimal or `0x` hex); `None` turns it off.
+    ///
+    /// What is permuted: a *generation* is the set of tasks in the run
+    /// queue when the previous generation has been polled; its order is
+    /// shuffled, while tasks woken meanwhile queue behind it (so a task
+    /// that yields still runs after every task that was ready when it
+    /// yielded, as asyncio's `sleep(0)` promises). Timers keep their
+    /// deadline order; only ties are permuted.
+    ///
+    /// What is not: done-callbacks stay FIFO among themselves, and each
+    /// runs after as many task polls as there were tasks queued before it;
+    /// every primitive's own order (a lock's, semaphore's or queue's
+    /// waiters are served in arrival order by the primitive, not by the run
+    /// queue), I/O readiness, and wakes from other threads.
+    ///
+    /// The same seed on the virtual clock replays the same schedule. When a
+    /// task panics (the main task included), the seed is reported with its
+    /// name, at error level (through `log`, or on stderr without a logger),
+    /// so that the run can be replayed with `TASKLOOP_SEED`; an unretrieved
+    /// panic's report names it too.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let order = |seed| {
+    ///     let rt = taskloop::Runtime::builder()
+    ///         .virtual_time(true)
+    ///         .shuffle(seed)
+    ///         .build()
+    ///         .unwrap();
+    ///     rt.block_on(async {
+    ///         let log = Rc::new(RefCell::new(Vec::new()));
+    ///         let tasks: Vec<_> = (0..5)
+    ///             .map(|i| {
+    ///                 let log = log.clone();
+    ///                 taskloop::spawn(async move { log.borrow_mut().push(i) })
+    ///             })
+    ///             .collect();
+    ///         for t in tasks {
+    ///             t.await.unwrap();
+    ///         }
+    ///         log.take()
+    ///     })
+    /// };
+    /// assert_eq!(order(Some(7)), order(Some(7)), "a seed replays its schedule");
+    /// assert_eq!(order(None), [0, 1, 2, 3, 4], "unshuffled: FIFO");
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder"]
+    pub fn shuffle(mut self, seed: impl Into<Option<u64>>) -> Builder {
+        self.config.shuffle = seed.into();
         self
     }
 
@@ -396,6 +528,13 @@ impl Builder {
     pub fn run_cli<F: Future>(self, main: F) -> io::Result<Result<F::Output, Interrupted>> {
         let location = Location::caller();
         runner::run_main(self.build()?, main, location)
+    }
+
+    /// Runs `hook` on the loop thread after a stall is reported (the test
+    /// harness fails the test on it).
+    pub(crate) fn on_stall(mut self, hook: Rc<dyn Fn()>) -> Builder {
+        self.config.on_stall = Some(executor::StallHook(hook));
+        self
     }
 
     /// Builds the runtime.
@@ -491,4 +630,41 @@ pub fn run_cli<F: Future>(main: F) -> Result<F::Output, Interrupted> {
         .unwrap_or_else(|e| panic!("taskloop::run: cannot create the event loop: {e}"));
     runner::run_main(rt, main, location)
         .unwrap_or_else(|e| panic!("taskloop::run: cannot install the SIGINT handler: {e}"))
+}
+
+/// Whether an environment switch reads as on: `1`, `true`, `yes`, `on`.
+fn is_on(value: &str) -> bool {
+    ["1", "true", "yes", "on"]
+        .iter()
+        .any(|on| value.trim().eq_ignore_ascii_case(on))
+}
+
+/// The seed in `TASKLOOP_SEED`, if any; a value that is not a seed is
+/// reported and ignored.
+fn seed_from_env() -> Option<u64> {
+    let text = std::env::var(shuffle::SEED_VAR).ok()?;
+    let seed = shuffle::parse_seed(&text);
+    if seed.is_none() && !text.trim().is_empty() {
+        crate::task::report(
+            log::Level::Warn,
+            format_args!(
+                "taskloop: {}={text:?} is not a seed (a decimal or 0x-hex u64); shuffling stays off",
+                shuffle::SEED_VAR
+            ),
+        );
+    }
+    seed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_switch_spellings() {
+        for on in ["1", "true", "TRUE", "Yes", "on", " On "] {
+            assert!(super::is_on(on), "{on:?}");
+        }
+        for off in ["0", "false", "no", "off", "", "2"] {
+            assert!(!super::is_on(off), "{off:?}");
+        }
+    }
 }

@@ -88,6 +88,22 @@ where
     }
 }
 
+/// A live dump of the current runtime's pending tasks as a tree
+/// ([`Runtime::dump`](crate::Runtime::dump)); empty outside a runtime.
+///
+/// # Examples
+/// ```
+/// taskloop::run(async {
+///     let _w = taskloop::spawn_named("worker", std::future::pending::<()>());
+///     let dump = taskloop::dump();
+///     assert_eq!(dump.len(), 2, "the main task and the worker");
+///     assert_eq!(dump.tasks()[0].state, taskloop::TaskState::Running);
+/// });
+/// ```
+pub fn dump() -> super::TaskDump {
+    context::with_core(super::TaskDump::of).unwrap_or_default()
+}
+
 /// Every task of the current runtime that is not done, in no particular
 /// order: asyncio's `all_tasks()`. Empty outside a runtime.
 pub fn all_tasks() -> Vec<TaskRef> {
@@ -105,8 +121,7 @@ impl TaskRef {
     /// callback that panics is logged; the loop goes on.
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
         if self.is_done() {
-            let task = self.clone();
-            context::call_soon(self.owner_addr(), Box::new(move || f(&task)));
+            context::call_soon(self.owner_addr(), self.clone(), Box::new(f));
         } else {
             self.header()
                 .with_extras(|e| e.live.callbacks.push(Box::new(f)));

@@ -58,6 +58,9 @@ pub(crate) struct Extras {
     pub(crate) name: Option<Box<str>>,
     /// Where the task was spawned, recorded in debug mode.
     pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// When the task was spawned on its runtime's clock, recorded in debug
+    /// mode (the age in a task dump).
+    pub(crate) spawned_time: Option<std::time::Instant>,
     /// Wakers of checkpoints pending inside this task that are not the
     /// task's own waker (a combinator's child waker): `cancel()` wakes them.
     pub(crate) cancel_wakers: Slab<Waker>,

@@ -160,7 +160,9 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
             // SAFETY: as above.
             Ok(value) => unsafe { Self::finish(ptr, None, Ok(value)) },
             // SAFETY: as above.
-            Err(payload) => unsafe { Self::finish(ptr, None, Err(TaskError::panicked(payload))) },
+            Err(payload) => unsafe {
+                Self::finish(ptr, None, Err(super::panicked_in_poll(payload)))
+            },
         })
     }
 

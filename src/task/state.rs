@@ -58,6 +58,11 @@ impl State {
         self.0.fetch_or(COMPLETE, Ordering::AcqRel);
     }
 
+    /// Whether the task is in (or on its way to) the run queue.
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.0.load(Ordering::Acquire) & SCHEDULED != 0
+    }
+
     /// Whether the task is complete.
     #[inline]
     pub(crate) fn is_complete(&self) -> bool {

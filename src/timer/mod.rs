@@ -16,9 +16,13 @@
 
 mod clock;
 mod sleep;
+mod test_clock;
 mod wheel;
 
 pub use sleep::{Interval, Sleep, interval, sleep, sleep_until};
+pub use test_clock::{
+    advance, advance_to_next, next_deadline, pause_auto_advance, resume_auto_advance,
+};
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -26,6 +30,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::runtime::context;
+use crate::runtime::shuffle::Rng;
 use clock::{Clock, NEVER};
 use wheel::{TimerKey, Wheel};
 
@@ -63,15 +68,35 @@ pub(crate) struct Timers {
     /// How many times the wheel advanced: an entry armed before an advance
     /// whose tick reached its deadline has fired, without looking it up.
     advances: Cell<u64>,
+    /// Virtual time: whether the idle loop jumps the clock to the next
+    /// deadline by itself (see [`pause_auto_advance`]).
+    auto_advance: Cell<bool>,
+    /// Virtual time: calls of [`advance`] in progress. Each holds a timer at
+    /// its target, so while one runs the idle loop may jump to the next
+    /// deadline (never past the earliest target) even with auto-advance off.
+    advancing: Cell<usize>,
+    /// Schedule shuffling: permutes the timers that fire at the same tick.
+    shuffle: Option<Rng>,
+    /// Reused buffer of (deadline, waker) while shuffling.
+    fired_at: RefCell<Vec<(u64, Waker)>>,
 }
 
 impl Timers {
-    pub(crate) fn new(tick: Duration, virtual_time: bool) -> Timers {
+    pub(crate) fn new(
+        tick: Duration,
+        virtual_time: bool,
+        auto_advance: bool,
+        shuffle: Option<u64>,
+    ) -> Timers {
         Timers {
             clock: Clock::new(tick, virtual_time),
             wheel: RefCell::new(Wheel::new()),
             fired: RefCell::new(Vec::new()),
             advances: Cell::new(0),
+            auto_advance: Cell::new(auto_advance),
+            advancing: Cell::new(0),
+            shuffle: shuffle.map(|seed| Rng::new(seed, 2)),
+            fired_at: RefCell::new(Vec::new()),
         }
     }
 
@@ -84,7 +109,19 @@ impl Timers {
             _ => return 0,
         }
         let mut fired = self.fired.take();
-        wheel.advance(now, |_, waker| fired.push(waker));
+        match &self.shuffle {
+            None => wheel.advance(now, |_, waker| fired.push(waker)),
+            Some(rng) => {
+                // Deadline order is kept; only timers of one tick are permuted.
+                let mut timed = self.fired_at.take();
+                wheel.advance_timed(now, |_, at, waker| timed.push((at, waker)));
+                for run in timed.chunk_by_mut(|a, b| a.0 == b.0) {
+                    rng.shuffle(run);
+                }
+                fired.extend(timed.drain(..).map(|(_, waker)| waker));
+                self.fired_at.replace(timed);
+            }
+        }
         drop(wheel);
         self.advances.set(self.advances.get() + 1);
         let n = fired.len();
@@ -104,9 +141,27 @@ impl Timers {
         Some(at.saturating_duration_since(self.clock.now()))
     }
 
+    /// The exact instant of the earliest pending deadline (its tick's start).
+    pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
+        let tick = self.wheel.borrow().earliest_deadline()?;
+        self.clock.tick_instant(tick)
+    }
+
+    /// Virtual time with auto-advance paused and no [`advance`] running,
+    /// while timers are pending: only `advance` can move the loop on.
+    pub(crate) fn held_by_pause(&self) -> bool {
+        self.clock.is_virtual()
+            && !self.auto_advance.get()
+            && self.advancing.get() == 0
+            && self.wheel.borrow().next_deadline().is_some()
+    }
+
     /// Virtual time: jumps the clock to the next point where the wheel has
     /// work. Returns false if there is none.
     pub(crate) fn advance_virtual(&self) -> bool {
+        if !self.auto_advance.get() && self.advancing.get() == 0 {
+            return false;
+        }
         match self.wheel.borrow().next_deadline() {
             Some(next) => {
                 self.clock.advance_to_tick(next);

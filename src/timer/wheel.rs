@@ -260,6 +260,33 @@ impl<T> Wheel<T> {
         self.next_slot().map(|(_, start)| start)
     }
 
+    /// The exact earliest deadline of a timer that can fire, `None` if there
+    /// is none. Unlike [`next_deadline`](Self::next_deadline) this walks the
+    /// list that holds it (the due list or the earliest occupied slot: slots
+    /// span disjoint ranges of ticks, so the earliest one holds the earliest
+    /// deadline), so it is for the test clock, not the loop's every turn.
+    pub(crate) fn earliest_deadline(&self) -> Option<u64> {
+        let list = if self.lists[DUE as usize].head != NIL {
+            DUE
+        } else {
+            let (list, start) = self.next_slot()?;
+            if (list as usize) < SLOTS {
+                // Level 0: one tick wide, so `start` is every deadline in it.
+                return Some(start);
+            }
+            list
+        };
+        let mut index = self.lists[list as usize].head;
+        let mut min = u64::MAX;
+        while index != NIL {
+            let node = &self.nodes[index as usize];
+            min = min.min(node.deadline);
+            index = node.next;
+        }
+        debug_assert!(min < u64::MAX, "an occupied list holds no timer");
+        Some(min)
+    }
+
     /// Fires, in deadline order and ties in insertion order, every timer with
     /// a deadline `<= now`, then sets [`now`](Self::now) to `now`.
     ///
@@ -267,6 +294,12 @@ impl<T> Wheel<T> {
     /// that are already due. `fire` gets each timer's (now stale) key and
     /// payload.
     pub(crate) fn advance(&mut self, now: u64, mut fire: impl FnMut(TimerKey, T)) {
+        self.advance_timed(now, |key, _, value| fire(key, value));
+    }
+
+    /// [`advance`](Self::advance), handing `fire` each timer's deadline too
+    /// (schedule shuffling permutes the timers that share one).
+    pub(crate) fn advance_timed(&mut self, now: u64, mut fire: impl FnMut(TimerKey, u64, T)) {
         loop {
             self.fire_due(&mut fire);
             let Some((list, start)) = self.next_slot() else {
@@ -393,7 +426,7 @@ impl<T> Wheel<T> {
     }
 
     /// Fires the due list, sorting it first if it is out of order.
-    fn fire_due<F: FnMut(TimerKey, T)>(&mut self, fire: &mut F) {
+    fn fire_due<F: FnMut(TimerKey, u64, T)>(&mut self, fire: &mut F) {
         let mut index = self.lists[DUE as usize].head;
         if index == NIL {
             return;
@@ -415,7 +448,7 @@ impl<T> Wheel<T> {
     }
 
     /// Fires a list, whose deadlines are all `<= due`, from its head.
-    fn fire_list<F: FnMut(TimerKey, T)>(&mut self, list: u16, due: u64, fire: &mut F) {
+    fn fire_list<F: FnMut(TimerKey, u64, T)>(&mut self, list: u16, due: u64, fire: &mut F) {
         loop {
             let index = self.lists[list as usize].head;
             if index == NIL {
@@ -428,7 +461,7 @@ impl<T> Wheel<T> {
     /// Unlinks, removes and fires one node with a deadline `<= due`. The
     /// wheel is consistent whenever `fire` runs, so if it panics the timers
     /// not yet fired stay pending.
-    fn fire_one<F: FnMut(TimerKey, T)>(&mut self, index: u32, due: u64, fire: &mut F) {
+    fn fire_one<F: FnMut(TimerKey, u64, T)>(&mut self, index: u32, due: u64, fire: &mut F) {
         self.unlink(index);
         let node = self.nodes.remove(index as usize);
         debug_assert!(node.deadline <= due, "timer fired early");
@@ -436,7 +469,7 @@ impl<T> Wheel<T> {
             index,
             generation: node.generation,
         };
-        fire(key, node.value);
+        fire(key, node.deadline, node.value);
     }
 
     /// Checks that a slot's occupancy bit matches its list.
@@ -523,6 +556,17 @@ mod tests {
                 .all(|(_, n)| (n.list == NEVER) == (n.deadline == u64::MAX))
         );
         assert_eq!(seen + never, w.len());
+        let earliest = w
+            .nodes
+            .iter()
+            .map(|(_, n)| n.deadline)
+            .filter(|&d| d < u64::MAX)
+            .min();
+        assert_eq!(
+            w.earliest_deadline(),
+            earliest,
+            "the exact earliest deadline"
+        );
     }
 
     /// Reference model: the pending timers ordered by (deadline, sequence).

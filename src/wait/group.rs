@@ -97,6 +97,8 @@ where
         parent_cancel_requested: Cell::new(false),
         cancelled_by_user: Cell::new(false),
     });
+    let view: Rc<dyn crate::runtime::GroupMembers> = inner.clone();
+    crate::runtime::register_group(Rc::downgrade(&view));
     let group = TaskGroup {
         inner: inner.clone(),
     };
@@ -259,6 +261,16 @@ struct Inner {
     cancelled_by_user: Cell<bool>,
 }
 
+impl crate::runtime::GroupMembers for Inner {
+    fn parent(&self) -> TaskRef {
+        self.parent.clone()
+    }
+
+    fn children(&self) -> Vec<TaskRef> {
+        self.children.borrow().clone()
+    }
+}
+
 impl Inner {
     /// Cancels every child still running.
     fn abort(&self) {
@@ -306,6 +318,7 @@ impl TaskGroup {
     /// # Errors
     /// [`GroupClosed`] once the group is aborting or has finished; the
     /// future is dropped unpolled.
+    #[track_caller]
     pub fn spawn<F, T, E>(&self, future: F) -> Result<Task<T>, GroupClosed>
     where
         F: Future<Output = Result<T, E>> + 'static,
@@ -371,6 +384,7 @@ impl TaskGroup {
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn).
+    #[track_caller]
     pub fn spawn_named<F, T, E>(
         &self,
         name: impl Into<String>,
