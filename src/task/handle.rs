@@ -112,7 +112,7 @@ impl TaskRef {
     /// of the task itself, which returns `Pending` after the call.
     pub(crate) fn end_with(&self, error: TaskError) {
         let h = self.header();
-        let old = h.with_extras(|e| e.live.end_with.replace(error));
+        let old = h.with_extras(|e| e.live.end_with.replace(Box::new(error)));
         h.update_flags(|f| f.with(Flags::ABORT));
         self.wake();
         drop(old);

@@ -84,7 +84,7 @@ pub(crate) struct LiveExtras {
     pub(crate) watchers: Watchers,
     /// The error the task ends with when its future is dropped next (set by
     /// [`TaskRef::end_with`](super::TaskRef::end_with); `None`: cancelled).
-    pub(crate) end_with: Option<super::TaskError>,
+    pub(crate) end_with: Option<Box<super::TaskError>>,
 }
 
 impl Header {

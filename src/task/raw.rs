@@ -210,7 +210,7 @@ impl<F: Future, S: Schedule> RawTask<F, S> {
         // extras are loop-thread data, and no user code runs in the closure.
         let end_with = unsafe { ptr.as_ref() }
             .peek_extras(|e| e.and_then(|e| e.live.end_with.take()))
-            .unwrap_or_else(TaskError::cancelled);
+            .map_or_else(TaskError::cancelled, |e| *e);
         // SAFETY: called on the loop thread, not during a poll, on a task
         // whose future is still there (the caller checked `COMPLETE`).
         unsafe { Self::finish(ptr, None, Err(end_with)) }
