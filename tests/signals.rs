@@ -23,15 +23,22 @@ fn is_child() -> bool {
     std::env::var_os(CHILD).is_some()
 }
 
+/// One child at a time: the tests send real signals to processes by pid and
+/// time their reactions, so they do not share the machine with each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A child running `test` of this binary, and its stdout lines.
 struct Run {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
+    /// Held while the child runs.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Run {
     fn start(test: &str) -> Run {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(CHILD, "1")
@@ -57,6 +64,7 @@ impl Run {
             child,
             lines: rx,
             seen: Vec::new(),
+            _turn: turn,
         }
     }
 
