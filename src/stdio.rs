@@ -371,14 +371,8 @@ impl Writer {
     }
 
     /// `write_all`.
-    async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        crate::reactor::write_all(buf, async |b| self.write(b).await).await
     }
 
     /// Waits for the write in flight (the pool's), at a checkpoint.

@@ -560,3 +560,36 @@ fn spawn_never_runs_the_task_inline() {
         assert!(ran.get());
     });
 }
+
+/// asyncio schedules a task's next step when its current step ends, so
+/// every task it woke during that step runs first. Here a task wakes itself
+/// (a yield) and then, in the same poll, wakes another task: the other
+/// runs before the first resumes (the deferred self-wake of
+/// `task/current.rs`).
+#[test]
+fn a_task_that_wakes_itself_then_another_in_one_poll_runs_after_the_other() {
+    block_on(async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let ev = Rc::new(taskloop::sync::Event::new());
+        let other = taskloop::spawn({
+            let (ev, log) = (ev.clone(), log.clone());
+            async move {
+                ev.wait().await.unwrap();
+                log.borrow_mut().push("other");
+            }
+        });
+        taskloop::yield_now().await.unwrap(); // `other` now waits on the event
+        let first = taskloop::spawn({
+            let (ev, log) = (ev.clone(), log.clone());
+            async move {
+                // One poll: the yield wakes this task, then the set wakes `other`.
+                let (a, ()) = futures::join!(taskloop::yield_now(), async { ev.set() });
+                a.unwrap();
+                log.borrow_mut().push("first");
+            }
+        });
+        first.await.unwrap();
+        other.await.unwrap();
+        assert_eq!(*log.borrow(), ["other", "first"]);
+    });
+}

@@ -302,14 +302,8 @@ impl TcpStream {
     /// # Errors
     /// `UnexpectedEof` if the stream ends first; a read's error; a
     /// delivered cancellation.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        crate::reactor::read_exact(buf, async |b| self.read(b).await).await
     }
 
     /// Receives what is there without taking it: the next read returns the
@@ -348,14 +342,8 @@ impl TcpStream {
     /// # Errors
     /// `WriteZero` if the socket takes nothing; a write's error; a
     /// delivered cancellation.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        crate::reactor::write_all(buf, async |b| self.write(b).await).await
     }
 
     /// Nothing to do: a TCP socket has no user-space buffer, written bytes

@@ -261,14 +261,8 @@ impl UnixStream {
     /// # Errors
     /// `UnexpectedEof` if the stream ends first; those of
     /// [`read`](Self::read).
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        crate::reactor::read_exact(buf, async |b| self.read(b).await).await
     }
 
     /// Writes all of `buf`.
@@ -281,14 +275,8 @@ impl UnixStream {
     /// # Errors
     /// `WriteZero` if the socket accepts no more bytes; those of
     /// [`write`](Self::write).
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        crate::reactor::write_all(buf, async |b| self.write(b).await).await
     }
 
     /// Shuts down the reading half, the writing half or both (the peer's

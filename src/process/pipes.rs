@@ -77,14 +77,8 @@ impl ChildStdin {
     /// # Errors
     /// `WriteZero` if the pipe takes nothing; a write's error; a delivered
     /// cancellation.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        crate::reactor::write_all(buf, async |b| self.write(b).await).await
     }
 
     /// Nothing to do: a pipe has no user-space buffer. Kept for asyncio's

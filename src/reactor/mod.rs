@@ -21,7 +21,7 @@ pub(crate) mod registration;
 mod source;
 
 pub(crate) use registration::Direction;
-pub(crate) use source::IoSource;
+pub(crate) use source::{IoSource, read_exact, write_all};
 
 use std::io;
 use std::task::Waker;

@@ -155,6 +155,44 @@ impl<S: Source> IoSource<S> {
     }
 }
 
+/// `write_all` on top of a stream's one-write checkpoint `write`: the loop
+/// every byte stream of the crate shares (sockets, pipes, standard
+/// streams). A cancellation between writes leaves a prefix of `buf` written.
+///
+/// # Errors
+/// `WriteZero` if a write takes nothing; a write's error.
+pub(crate) async fn write_all(
+    mut buf: &[u8],
+    mut write: impl AsyncFnMut(&[u8]) -> io::Result<usize>,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write(buf).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// `read_exact` on top of a stream's one-read checkpoint `read` (the twin
+/// of [`write_all`]). A cancellation between reads leaves the bytes read so
+/// far at the front of `buf`, uncounted.
+///
+/// # Errors
+/// `UnexpectedEof` if the stream ends first; a read's error.
+pub(crate) async fn read_exact(
+    mut buf: &mut [u8],
+    mut read: impl AsyncFnMut(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        match read(buf).await? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => buf = &mut buf[n..],
+        }
+    }
+    Ok(())
+}
+
 impl<S: Source> Drop for IoSource<S> {
     fn drop(&mut self) {
         if let Some(mut source) = self.source.take() {
