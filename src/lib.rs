@@ -176,7 +176,7 @@ pub use cancel::{Cancelled, YieldNow, cancellable, checkpoint, is_cancelled, yie
 pub use promise::{Promise, Resolver};
 pub use runtime::{
     Builder, Handle, Interrupted, NoRuntime, Remote, Runtime, RuntimeGone, Spawner, TaskDump,
-    TaskInfo, TaskState, all_tasks, dump, run, run_cli, spawn, spawn_named, try_spawn,
+    TaskInfo, TaskState, WaitsOn, all_tasks, dump, run, run_cli, spawn, spawn_named, try_spawn,
 };
 pub use task::{InvalidStateError, Task, TaskError, TaskId, TaskRef, current_task};
 pub use wait::{

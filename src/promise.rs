@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::cancel::{CancelSlot, Cancelled};
+use crate::task::WaitKind;
 use crate::task::WakerSlot;
 
 /// A one-shot value that some code sets and one task awaits: asyncio's
@@ -120,7 +121,7 @@ impl<T> Promise<T> {
                     waker: RefCell::new(WakerSlot::new()),
                 }),
             },
-            slot: CancelSlot::new(),
+            slot: CancelSlot::new(WaitKind::Sync),
             returned: false,
         }
     }
@@ -193,6 +194,7 @@ impl<T> Future for Promise<T> {
 
     /// # Panics
     /// If polled again after it returned.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut state = this.resolver.inner.state.borrow_mut();

@@ -40,6 +40,7 @@ use crate::BlockingTask;
 use crate::cancel::CancelSlot;
 use crate::net::AsyncRead;
 use crate::reactor::{Direction, IoSource};
+use crate::task::WaitKind;
 
 /// Which standard stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,11 +228,14 @@ impl Stdin {
     /// # Errors
     /// The OS's read error; a delivered cancellation (an `io::Error`
     /// carrying [`Cancelled`](crate::Cancelled)).
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut slot = CancelSlot::new();
-        poll_fn(|cx| slot.poll_checkpoint(cx, |cx| Pin::new(&mut *self).poll_read(cx, buf)))
-            .await
-            .map_err(io::Error::from)?
+    #[track_caller]
+    pub fn read(&mut self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            let mut slot = CancelSlot::new(WaitKind::Io);
+            poll_fn(|cx| slot.poll_checkpoint(cx, |cx| Pin::new(&mut *self).poll_read(cx, buf)))
+                .await
+                .map_err(io::Error::from)?
+        })
     }
 }
 
@@ -363,7 +367,7 @@ impl Writer {
                 "taskloop: a standard stream written outside a taskloop runtime",
             ));
         }
-        let mut slot = CancelSlot::new();
+        let mut slot = CancelSlot::new(WaitKind::Io);
         let mut started = false;
         poll_fn(|cx| slot.poll_checkpoint(cx, |cx| self.poll_write(cx, buf, &mut started)))
             .await
@@ -377,7 +381,7 @@ impl Writer {
 
     /// Waits for the write in flight (the pool's), at a checkpoint.
     async fn flush(&mut self) -> io::Result<()> {
-        let mut slot = CancelSlot::new();
+        let mut slot = CancelSlot::new(WaitKind::Io);
         poll_fn(|cx| {
             slot.poll_checkpoint(cx, |cx| match self {
                 Writer::Reactor { .. } => Poll::Ready(Ok(())),
@@ -438,8 +442,11 @@ macro_rules! writer {
             /// The OS's write error (`BrokenPipe` once the reader is
             /// gone); a delivered cancellation (an `io::Error` carrying
             /// [`Cancelled`](crate::Cancelled)); outside a runtime.
-            pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            #[track_caller]
+            pub fn write(&mut self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+                crate::task::current_task::at_caller(async move {
                 self.writer.write(buf).await
+            })
             }
 
             /// Writes all of `buf`.
@@ -450,8 +457,11 @@ macro_rules! writer {
             ///
             /// # Errors
             /// As [`write`](Self::write); `WriteZero` if nothing is taken.
-            pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+            #[track_caller]
+            pub fn write_all(&mut self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<()>> {
+                crate::task::current_task::at_caller(async move {
                 self.writer.write_all(buf).await
+            })
             }
 
             /// Waits until every byte written is the OS's (on the blocking
@@ -463,8 +473,11 @@ macro_rules! writer {
             ///
             /// # Errors
             /// The error of the write in flight; a delivered cancellation.
-            pub async fn flush(&mut self) -> io::Result<()> {
+            #[track_caller]
+            pub fn flush(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
+                crate::task::current_task::at_caller(async move {
                 self.writer.flush().await
+            })
             }
         }
 

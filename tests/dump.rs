@@ -71,11 +71,11 @@ fn a_dump_shows_group_children_under_their_parent_with_state_and_cancelling() {
         );
         assert!(text.contains("└── supervisor (#3) [waiting]"), "{text}");
         assert!(
-            text.contains("\n    ├── fetch (#4) [waiting] spawned at"),
+            text.contains("\n    ├── fetch (#4) [waiting] on a timer, spawned at"),
             "{text}"
         );
         assert!(
-            text.contains("\n    └── parse (#5) [ready, cancelling 1] spawned at"),
+            text.contains("\n    └── parse (#5) [ready, cancelling 1] at tests/dump.rs:28:"),
             "{text}"
         );
         idle.abort();

@@ -32,6 +32,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::cancel::CancelSlot;
 use crate::task::TaskError;
+use crate::task::WaitKind;
 
 /// Runs `f` on the runtime's blocking pool and waits for its result:
 /// asyncio's `await asyncio.to_thread(f)`.
@@ -56,12 +57,13 @@ use crate::task::TaskError;
 /// assert!(len > 0);
 /// # Ok::<_, Box<dyn std::error::Error + Send + Sync>>(()) }).unwrap();
 /// ```
-pub async fn to_thread<F, R>(f: F) -> Result<R, TaskError>
+#[track_caller]
+pub fn to_thread<F, R>(f: F) -> impl std::future::Future<Output = Result<R, TaskError>>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    spawn_blocking(f).await
+    crate::task::current_task::at_caller(async move { spawn_blocking(f).await })
 }
 
 /// Starts `f` on the runtime's blocking pool: tokio's `spawn_blocking`. The
@@ -103,7 +105,7 @@ where
     BlockingTask {
         slot: Some(slot),
         in_flight: Some(InFlight(in_flight)),
-        cancel: CancelSlot::new(),
+        cancel: CancelSlot::new(WaitKind::Blocking),
     }
 }
 
@@ -222,6 +224,7 @@ impl<R: Send + 'static> BlockingTask<R> {
 impl<R: Send + 'static> Future for BlockingTask<R> {
     type Output = Result<R, TaskError>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let slot = this
@@ -268,6 +271,7 @@ struct Reaper<R> {
 impl<R> Future for Reaper<R> {
     type Output = ();
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.slot.poll_take(cx).map(|result| {
             drop(result);

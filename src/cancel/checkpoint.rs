@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::{CancelSlot, Cancelled, deliver_pending};
+use crate::task::WaitKind;
 
 /// A checkpoint that does not suspend: returns `Err(Cancelled)` if a
 /// cancellation of the current task is pending (and so delivers it), and
@@ -23,8 +24,9 @@ use super::{CancelSlot, Cancelled, deliver_pending};
 /// assert_eq!(taskloop::checkpoint().await, Err(taskloop::Cancelled));
 /// # });
 /// ```
-pub async fn checkpoint() -> Result<(), Cancelled> {
-    deliver_pending()
+#[track_caller]
+pub fn checkpoint() -> impl std::future::Future<Output = Result<(), Cancelled>> {
+    crate::task::current_task::at_caller(async move { deliver_pending() })
 }
 
 /// Reschedules the current task behind the tasks already ready, like
@@ -63,12 +65,13 @@ pub struct YieldNow {
 impl Future for YieldNow {
     type Output = Result<(), Cancelled>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.yielded {
             self.finished = true;
             return Poll::Ready(super::state::deliver(self.parked_at));
         }
-        match super::state::deliver_or_park(None) {
+        match super::state::deliver_or_park(None, WaitKind::Yield) {
             Err(c) => {
                 self.finished = true;
                 return Poll::Ready(Err(c));
@@ -99,8 +102,13 @@ impl Future for YieldNow {
 /// assert!(task.await.unwrap_err().is_cancelled());
 /// # });
 /// ```
-pub async fn cancellable<F: Future>(future: F) -> Result<F::Output, Cancelled> {
-    let mut future = std::pin::pin!(future);
-    let mut slot = CancelSlot::new();
-    poll_fn(|cx| slot.poll_checkpoint(cx, |cx| future.as_mut().poll(cx))).await
+#[track_caller]
+pub fn cancellable<F: Future>(
+    future: F,
+) -> impl std::future::Future<Output = Result<F::Output, Cancelled>> {
+    crate::task::current_task::at_caller(async move {
+        let mut future = std::pin::pin!(future);
+        let mut slot = CancelSlot::new(WaitKind::Other);
+        poll_fn(|cx| slot.poll_checkpoint(cx, |cx| future.as_mut().poll(cx))).await
+    })
 }

@@ -11,11 +11,12 @@ use std::task::{Context, Poll};
 
 use super::{CancelSlot, state};
 use crate::task::state::Flags;
-use crate::task::{Task, TaskError, WakerSlot, current_task, take_join_slot};
+use crate::task::{Task, TaskError, WaitKind, WakerSlot, current_task, take_join_slot};
 
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let h = this.header();
@@ -73,10 +74,10 @@ impl<T> Future for Task<T> {
         drop(old);
         // Make a cancel of the awaiting task wake this await, even under a
         // combinator (the registration is usually not needed and not stored).
-        let mut slot = CancelSlot::from_registration(take_join_slot(h));
+        let mut slot = CancelSlot::from_registration(take_join_slot(h), WaitKind::Task);
         slot.arm(cx);
         let reg = slot.into_registration();
-        let parked_at = state::park().filter(|&n| n != 0);
+        let parked_at = state::park(WaitKind::Task).filter(|&n| n != 0);
         if reg.is_some() || parked_at.is_some() {
             let old = h.with_extras(|e| {
                 e.live.join_parked_at = parked_at;

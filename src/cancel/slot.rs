@@ -14,35 +14,40 @@
 //!   task is enough, and the common path costs nothing.
 //! * A registration is removed when the checkpoint completes or is dropped.
 
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use super::Cancelled;
-use crate::task::{CancelWaker, current_task};
+use crate::task::{CancelWaker, WaitKind, current_task};
 
 /// A checkpoint's registration with the task it is pending in.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CancelSlot {
     /// The waker stored in the task, while armed.
     reg: Option<CancelWaker>,
     /// The task's delivery count when this checkpoint last parked: a later
     /// delivery still in force is this checkpoint's too (`cancel::state`).
     parked_at: Option<u32>,
+    /// What the checkpoint waits on, for the task's await site.
+    kind: WaitKind,
 }
 
 impl CancelSlot {
-    /// An unarmed slot.
-    pub(crate) const fn new() -> CancelSlot {
+    /// An unarmed slot of a checkpoint waiting on `kind`.
+    pub(crate) const fn new(kind: WaitKind) -> CancelSlot {
         CancelSlot {
             reg: None,
             parked_at: None,
+            kind,
         }
     }
 
     /// Wraps an existing registration (the awaiter's, kept in a task).
-    pub(crate) fn from_registration(reg: Option<CancelWaker>) -> CancelSlot {
+    pub(crate) fn from_registration(reg: Option<CancelWaker>, kind: WaitKind) -> CancelSlot {
         CancelSlot {
             reg,
             parked_at: None,
+            kind,
         }
     }
 
@@ -66,6 +71,7 @@ impl CancelSlot {
     /// Polls a checkpoint: delivers a pending cancellation first, else polls
     /// `f`; while `f` is pending, `cancel()` of the task wakes `cx`'s waker.
     #[inline]
+    #[track_caller]
     pub(crate) fn poll_checkpoint<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -87,11 +93,15 @@ impl CancelSlot {
     }
 
     /// The checkpoint returns `Pending`: marks the task parked at a
-    /// checkpoint and makes `cancel()` of it wake `cx.waker()`.
+    /// checkpoint (at the caller's await site) and makes `cancel()` of it
+    /// wake `cx.waker()`.
+    #[track_caller]
     pub(crate) fn arm(&mut self, cx: &Context<'_>) {
         let waker = cx.waker();
-        let keep = current_task::with(|task| {
-            self.parked_at = Some(super::state::park_in(task.header()));
+        let (kind, caller) = (self.kind, Location::caller());
+        let keep = current_task::with_site(|task, site| {
+            let site = super::state::await_site(site, caller, kind);
+            self.parked_at = Some(super::state::park_in(task.header(), site));
             if task.is_own_waker(waker) {
                 return false;
             }

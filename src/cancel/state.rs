@@ -13,11 +13,11 @@
 //! It never drops a future (that is `abort()`, in the executor) and never
 //! decides a primitive's outcome (that is [`CancelScope`](super::CancelScope)).
 
-use std::task::Poll;
+use std::panic::Location;
 
 use crate::task::current_task;
 use crate::task::state::Flags;
-use crate::task::{Cancelled, Header, TaskRef};
+use crate::task::{AwaitSite, Cancelled, Header, TaskRef, WaitKind};
 
 impl TaskRef {
     /// Requests cancellation: asyncio's `Task.cancel()`.
@@ -107,13 +107,18 @@ pub(crate) fn delivered_since(h: &Header, parked_at: Option<u32>) -> bool {
 /// the current task: for a checkpoint that knows it will return `Pending`
 /// (a yield).
 #[inline]
-pub(crate) fn deliver_or_park(parked_at: Option<u32>) -> Result<Option<u32>, Cancelled> {
-    let parked = current_task::with(|t| {
+#[track_caller]
+pub(crate) fn deliver_or_park(
+    parked_at: Option<u32>,
+    kind: WaitKind,
+) -> Result<Option<u32>, Cancelled> {
+    let caller = Location::caller();
+    let parked = current_task::with_site(|t, site| {
         let h = t.header();
         if take_for_delivery(h) || delivered_since(h, parked_at) {
             None
         } else {
-            Some(park_in(h))
+            Some(park_in(h, await_site(site, caller, kind)))
         }
     });
     match parked {
@@ -124,17 +129,33 @@ pub(crate) fn deliver_or_park(parked_at: Option<u32>) -> Result<Option<u32>, Can
 }
 
 /// A checkpoint of the current task returns `Pending`: records that the
-/// task waits where a cancellation reaches it, and returns the delivery
-/// count to pass to [`deliver`] on the next poll.
+/// task waits where a cancellation reaches it (and where: the caller's
+/// location, or the await-site override), and returns the delivery count to
+/// pass to [`deliver`] on the next poll.
 #[inline]
-pub(crate) fn park() -> Option<u32> {
-    current_task::with(|t| park_in(t.header()))
+#[track_caller]
+pub(crate) fn park(kind: WaitKind) -> Option<u32> {
+    let caller = Location::caller();
+    current_task::with_site(|t, site| park_in(t.header(), await_site(site, caller, kind)))
 }
 
-/// [`park`] for a known task.
+/// The await site a checkpoint parking now records: the override set by a
+/// crate function's wrapper, else `caller`, the `#[track_caller]` location
+/// (taken outside any closure: a closure ends the caller chain).
 #[inline]
-pub(crate) fn park_in(h: &Header) -> u32 {
+pub(crate) fn await_site(
+    over: Option<&'static Location<'static>>,
+    caller: &'static Location<'static>,
+    kind: WaitKind,
+) -> AwaitSite {
+    AwaitSite::new(over.unwrap_or(caller), kind)
+}
+
+/// [`park`] for a known task, at a known site.
+#[inline]
+pub(crate) fn park_in(h: &Header, site: AwaitSite) -> u32 {
     h.update_flags(|f| f.with(Flags::PARKED));
+    h.await_site.set(site);
     h.flags.get().deliveries()
 }
 
@@ -154,25 +175,64 @@ pub(crate) fn take_for_delivery(h: &Header) -> bool {
     true
 }
 
-/// Polls a scope's inline future (`poll`) and tells whether it is stuck
-/// outside every checkpoint: polled with a cancellation outstanding, it
-/// returned `Pending` without any checkpoint of it parking. The task's
-/// "parked" mark is saved around the poll and restored after, so the rest of
-/// the task's poll (and an enclosing scope) still sees this one's checkpoints.
-/// The one test timeout scopes and task groups share with the executor's
-/// fallback ([`stuck_outside_checkpoints`]).
-#[inline]
-pub(crate) fn poll_inline<T>(h: &Header, poll: impl FnOnce() -> Poll<T>) -> (Poll<T>, bool) {
-    let outstanding = outstanding(h);
-    let earlier = h.flags.get().contains(Flags::PARKED);
-    h.update_flags(|f| f.without(Flags::PARKED));
-    let polled = poll();
-    let parked = h.flags.get().contains(Flags::PARKED);
-    if earlier {
-        h.update_flags(|f| f.with(Flags::PARKED));
+/// A scope's poll of its inline future, told apart from the rest of the
+/// task's poll: [`begin`](Self::begin) before polling it, [`end`](Self::end)
+/// after, which tells whether it is stuck outside every checkpoint (polled
+/// with a cancellation outstanding, it returned `Pending` without any
+/// checkpoint of it parking). The task's "parked" mark is saved around the
+/// poll and restored after, so the rest of the task's poll (and an
+/// enclosing scope) still sees this one's checkpoints. The one test timeout
+/// scopes and task groups share with the executor's fallback
+/// ([`stuck_outside_checkpoints`]).
+///
+/// Two calls rather than one taking a closure: the inline future is then
+/// polled straight from the scope's `#[track_caller]` poll, so its
+/// checkpoints record the user's `.await` of the scope as their site.
+#[must_use]
+pub(crate) struct InlinePoll {
+    /// A cancellation was outstanding when the poll began.
+    outstanding: bool,
+    /// The task was marked parked before.
+    earlier: bool,
+}
+
+impl InlinePoll {
+    /// Before the inline future's poll.
+    #[inline]
+    pub(crate) fn begin(h: &Header) -> InlinePoll {
+        let mark = InlinePoll {
+            outstanding: outstanding(h),
+            earlier: h.flags.get().contains(Flags::PARKED),
+        };
+        h.update_flags(|f| f.without(Flags::PARKED));
+        mark
     }
-    let stuck = polled.is_pending() && outstanding && !parked;
-    (polled, stuck)
+
+    /// [`begin`](Self::begin) for the current task.
+    ///
+    /// # Panics
+    /// Outside a task.
+    #[inline]
+    pub(crate) fn begin_current() -> InlinePoll {
+        current_task::with(|t| InlinePoll::begin(t.header()))
+            .expect("polled outside a taskloop task")
+    }
+
+    /// [`end`](Self::end) for the current task.
+    #[inline]
+    pub(crate) fn end_current(self, pending: bool) -> bool {
+        current_task::with(|t| self.end(t.header(), pending)).unwrap_or(false)
+    }
+
+    /// After it: whether it is stuck (`pending`: it returned `Pending`).
+    #[inline]
+    pub(crate) fn end(self, h: &Header, pending: bool) -> bool {
+        let parked = h.flags.get().contains(Flags::PARKED);
+        if self.earlier {
+            h.update_flags(|f| f.with(Flags::PARKED));
+        }
+        pending && self.outstanding && !parked
+    }
 }
 
 /// Whether a cancellation is outstanding: requested and not delivered, or

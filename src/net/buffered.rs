@@ -23,6 +23,7 @@ use std::task::{Context, Poll, ready};
 
 use super::AsyncRead;
 use crate::cancel::CancelSlot;
+use crate::task::WaitKind;
 
 /// How much a `BufReader` asks its source for at a time, by default.
 const DEFAULT_CAPACITY: usize = 8 * 1024;
@@ -86,11 +87,14 @@ impl<R: AsyncRead + Unpin> BufReader<R> {
     /// # Errors
     /// The source's error; a delivered cancellation (an `io::Error`
     /// carrying [`Cancelled`](crate::Cancelled)).
-    pub async fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let mut slot = CancelSlot::new();
-        poll_fn(|cx| slot.poll_checkpoint(cx, |cx| Pin::new(&mut *self).poll_read(cx, out)))
-            .await
-            .map_err(io::Error::from)?
+    #[track_caller]
+    pub fn read(&mut self, out: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            let mut slot = CancelSlot::new(WaitKind::Io);
+            poll_fn(|cx| slot.poll_checkpoint(cx, |cx| Pin::new(&mut *self).poll_read(cx, out)))
+                .await
+                .map_err(io::Error::from)?
+        })
     }
 
     /// Reads up to and including `byte`, appending it to `out`; at the end
@@ -107,11 +111,18 @@ impl<R: AsyncRead + Unpin> BufReader<R> {
     /// # Errors
     /// The source's error (the bytes read stay buffered); a delivered
     /// cancellation.
-    pub async fn read_until(&mut self, byte: u8, out: &mut Vec<u8>) -> io::Result<usize> {
-        let n = self.until(byte).await?;
-        out.extend_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.consume(n);
-        Ok(n)
+    #[track_caller]
+    pub fn read_until(
+        &mut self,
+        byte: u8,
+        out: &mut Vec<u8>,
+    ) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            let n = self.until(byte).await?;
+            out.extend_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.consume(n);
+            Ok(n)
+        })
     }
 
     /// Reads a line, `\n` included (asyncio's `readline`), appending it to
@@ -127,12 +138,19 @@ impl<R: AsyncRead + Unpin> BufReader<R> {
     /// `InvalidData` if the line is not UTF-8 (the line is consumed, `out`
     /// untouched, as `std`'s `read_line`); the source's error; a delivered
     /// cancellation.
-    pub async fn read_line(&mut self, out: &mut String) -> io::Result<usize> {
-        let n = self.until(b'\n').await?;
-        let line = std::str::from_utf8(&self.buf[self.pos..self.pos + n]).map(|s| out.push_str(s));
-        self.consume(n);
-        line.map(|()| n)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    #[track_caller]
+    pub fn read_line(
+        &mut self,
+        out: &mut String,
+    ) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            let n = self.until(b'\n').await?;
+            let line =
+                std::str::from_utf8(&self.buf[self.pos..self.pos + n]).map(|s| out.push_str(s));
+            self.consume(n);
+            line.map(|()| n)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        })
     }
 
     /// The lines of the stream, without their `\n` or `\r\n`.
@@ -140,14 +158,14 @@ impl<R: AsyncRead + Unpin> BufReader<R> {
         Lines {
             reader: self,
             scanned: 0,
-            stream_slot: CancelSlot::new(),
+            stream_slot: CancelSlot::new(WaitKind::Io),
         }
     }
 
     /// Waits until `buf[pos..pos + n]` is a whole line (or the rest of the
     /// stream) and returns `n`; a checkpoint.
     async fn until(&mut self, byte: u8) -> io::Result<usize> {
-        let mut slot = CancelSlot::new();
+        let mut slot = CancelSlot::new(WaitKind::Io);
         let mut scanned = 0;
         poll_fn(|cx| slot.poll_checkpoint(cx, |cx| self.poll_until(cx, byte, &mut scanned)))
             .await
@@ -307,9 +325,12 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     /// # Errors
     /// The source's error; `InvalidData` for a line that is not UTF-8 (it
     /// is consumed); a delivered cancellation.
-    pub async fn next_line(&mut self) -> io::Result<Option<String>> {
-        let mut slot = CancelSlot::new();
-        poll_fn(|cx| self.poll_line(cx, &mut slot)).await
+    #[track_caller]
+    pub fn next_line(&mut self) -> impl std::future::Future<Output = io::Result<Option<String>>> {
+        crate::task::current_task::at_caller(async move {
+            let mut slot = CancelSlot::new(WaitKind::Io);
+            poll_fn(|cx| self.poll_line(cx, &mut slot)).await
+        })
     }
 
     /// The poll behind `next_line` and the `Stream`: a checkpoint on
@@ -318,7 +339,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<String>>> {
-        let mut slot = std::mem::take(&mut self.stream_slot);
+        let mut slot = std::mem::replace(&mut self.stream_slot, CancelSlot::new(WaitKind::Io));
         let polled = self.poll_line(cx, &mut slot);
         self.stream_slot = slot;
         polled

@@ -82,8 +82,9 @@ impl OwnedReadHalf {
     ///
     /// # Errors
     /// As [`TcpStream::read`].
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf).await
+    #[track_caller]
+    pub fn read(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move { self.stream.read(buf).await })
     }
 
     /// [`TcpStream::read_exact`].
@@ -94,8 +95,9 @@ impl OwnedReadHalf {
     ///
     /// # Errors
     /// As [`TcpStream::read_exact`].
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        self.stream.read_exact(buf).await
+    #[track_caller]
+    pub fn read_exact(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { self.stream.read_exact(buf).await })
     }
 
     /// [`TcpStream::peek`].
@@ -105,8 +107,9 @@ impl OwnedReadHalf {
     ///
     /// # Errors
     /// As [`TcpStream::peek`].
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.peek(buf).await
+    #[track_caller]
+    pub fn peek(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move { self.stream.peek(buf).await })
     }
 
     /// Puts the halves back together.
@@ -152,8 +155,9 @@ impl OwnedWriteHalf {
     ///
     /// # Errors
     /// As [`TcpStream::write`].
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf).await
+    #[track_caller]
+    pub fn write(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move { self.stream.write(buf).await })
     }
 
     /// [`TcpStream::write_all`].
@@ -163,8 +167,9 @@ impl OwnedWriteHalf {
     ///
     /// # Errors
     /// As [`TcpStream::write_all`].
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        self.stream.write_all(buf).await
+    #[track_caller]
+    pub fn write_all(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { self.stream.write_all(buf).await })
     }
 
     /// [`TcpStream::flush`]: nothing to do.
@@ -174,8 +179,9 @@ impl OwnedWriteHalf {
     ///
     /// # Errors
     /// Never.
-    pub async fn flush(&self) -> io::Result<()> {
-        self.stream.flush().await
+    #[track_caller]
+    pub fn flush(&self) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { self.stream.flush().await })
     }
 
     /// Shuts the write direction down now (asyncio's `write_eof`).
@@ -273,8 +279,9 @@ impl ReadHalf<'_> {
     ///
     /// # Errors
     /// As [`TcpStream::read`].
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf).await
+    #[track_caller]
+    pub fn read(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move { self.stream.read(buf).await })
     }
 
     /// [`TcpStream::read_exact`].
@@ -284,8 +291,9 @@ impl ReadHalf<'_> {
     ///
     /// # Errors
     /// As [`TcpStream::read_exact`].
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        self.stream.read_exact(buf).await
+    #[track_caller]
+    pub fn read_exact(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { self.stream.read_exact(buf).await })
     }
 }
 
@@ -303,8 +311,9 @@ impl WriteHalf<'_> {
     ///
     /// # Errors
     /// As [`TcpStream::write`].
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf).await
+    #[track_caller]
+    pub fn write(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move { self.stream.write(buf).await })
     }
 
     /// [`TcpStream::write_all`].
@@ -314,8 +323,9 @@ impl WriteHalf<'_> {
     ///
     /// # Errors
     /// As [`TcpStream::write_all`].
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        self.stream.write_all(buf).await
+    #[track_caller]
+    pub fn write_all(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { self.stream.write_all(buf).await })
     }
 
     /// Shuts the write direction down (asyncio's `write_eof`).

@@ -61,15 +61,20 @@ impl TcpListener {
     /// # Errors
     /// A malformed or unresolvable address; the last address's bind error
     /// (`AddrInUse`, `PermissionDenied`, ...); outside a runtime.
-    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let mut last = None;
-        for addr in resolve(&addr).await? {
-            match mio::net::TcpListener::bind(addr) {
-                Ok(l) => return TcpListener::from_mio(l),
-                Err(e) => last = Some(e),
+    #[track_caller]
+    pub fn bind(
+        addr: impl ToSocketAddrs,
+    ) -> impl std::future::Future<Output = io::Result<TcpListener>> {
+        crate::task::current_task::at_caller(async move {
+            let mut last = None;
+            for addr in resolve(&addr).await? {
+                match mio::net::TcpListener::bind(addr) {
+                    Ok(l) => return TcpListener::from_mio(l),
+                    Err(e) => last = Some(e),
+                }
             }
-        }
-        Err(last.expect("resolve gives at least one address"))
+            Err(last.expect("resolve gives at least one address"))
+        })
     }
 
     /// Registers a mio listener.
@@ -93,9 +98,12 @@ impl TcpListener {
     /// The OS's `accept` error (`ECONNABORTED`, `EMFILE`, ...): the listener
     /// stays usable; a delivered cancellation
     /// ([`is_cancelled`](crate::is_cancelled) finds it).
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self.io.io(Direction::Read, |l| l.accept()).await?;
-        Ok((TcpStream::from_mio(stream)?, peer))
+    #[track_caller]
+    pub fn accept(&self) -> impl std::future::Future<Output = io::Result<(TcpStream, SocketAddr)>> {
+        crate::task::current_task::at_caller(async move {
+            let (stream, peer) = self.io.io(Direction::Read, |l| l.accept()).await?;
+            Ok((TcpStream::from_mio(stream)?, peer))
+        })
     }
 
     /// The address the listener is bound to (the port chosen for `:0`).
@@ -222,16 +230,21 @@ impl TcpStream {
     /// (`ConnectionRefused`, `TimedOut`, `NetworkUnreachable`, ...); a
     /// delivered cancellation ([`is_cancelled`](crate::is_cancelled));
     /// outside a runtime.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let mut last = None;
-        for addr in resolve(&addr).await? {
-            match TcpStream::connect_one(addr).await {
-                Ok(s) => return Ok(s),
-                Err(e) if crate::is_cancelled(&e) => return Err(e),
-                Err(e) => last = Some(e),
+    #[track_caller]
+    pub fn connect(
+        addr: impl ToSocketAddrs,
+    ) -> impl std::future::Future<Output = io::Result<TcpStream>> {
+        crate::task::current_task::at_caller(async move {
+            let mut last = None;
+            for addr in resolve(&addr).await? {
+                match TcpStream::connect_one(addr).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) if crate::is_cancelled(&e) => return Err(e),
+                    Err(e) => last = Some(e),
+                }
             }
-        }
-        Err(last.expect("resolve gives at least one address"))
+            Err(last.expect("resolve gives at least one address"))
+        })
     }
 
     /// One non-blocking connect: start it, wait for writability, then read
@@ -276,10 +289,13 @@ impl TcpStream {
     /// The socket's error (`ConnectionReset` when the peer reset the
     /// connection: never a hang); a delivered cancellation
     /// ([`is_cancelled`](crate::is_cancelled)).
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io
-            .io(Direction::Read, |s| self.read_once(s, buf))
-            .await
+    #[track_caller]
+    pub fn read(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io
+                .io(Direction::Read, |s| self.read_once(s, buf))
+                .await
+        })
     }
 
     /// One `read(2)`; a short read drained the socket (`IoSource::drained`).
@@ -302,8 +318,11 @@ impl TcpStream {
     /// # Errors
     /// `UnexpectedEof` if the stream ends first; a read's error; a
     /// delivered cancellation.
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        crate::reactor::read_exact(buf, async |b| self.read(b).await).await
+    #[track_caller]
+    pub fn read_exact(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move {
+            crate::reactor::read_exact(buf, async |b| self.read(b).await).await
+        })
     }
 
     /// Receives what is there without taking it: the next read returns the
@@ -314,8 +333,11 @@ impl TcpStream {
     ///
     /// # Errors
     /// As [`read`](Self::read).
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| s.peek(buf)).await
+    #[track_caller]
+    pub fn peek(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.peek(buf)).await
+        })
     }
 
     /// Writes some of `buf` (at least one byte unless `buf` is empty),
@@ -328,8 +350,11 @@ impl TcpStream {
     /// # Errors
     /// The socket's error (`BrokenPipe` or `ConnectionReset` once the peer
     /// is gone; no `SIGPIPE`); a delivered cancellation.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |mut s| s.write(buf)).await
+    #[track_caller]
+    pub fn write(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Write, |mut s| s.write(buf)).await
+        })
     }
 
     /// Writes all of `buf`.
@@ -342,8 +367,11 @@ impl TcpStream {
     /// # Errors
     /// `WriteZero` if the socket takes nothing; a write's error; a
     /// delivered cancellation.
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        crate::reactor::write_all(buf, async |b| self.write(b).await).await
+    #[track_caller]
+    pub fn write_all(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move {
+            crate::reactor::write_all(buf, async |b| self.write(b).await).await
+        })
     }
 
     /// Nothing to do: a TCP socket has no user-space buffer, written bytes
@@ -355,8 +383,9 @@ impl TcpStream {
     ///
     /// # Errors
     /// Never.
-    pub async fn flush(&self) -> io::Result<()> {
-        Ok(())
+    #[track_caller]
+    pub fn flush(&self) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { Ok(()) })
     }
 
     /// Shuts down reading, writing or both (`shutdown(2)`); `Write` is

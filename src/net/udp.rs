@@ -58,9 +58,12 @@ impl UdpSocket {
     /// # Errors
     /// Outside a runtime; the OS refused the bind (the address is in use,
     /// not local, or needs privileges).
-    pub async fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
-        let socket = mio::net::UdpSocket::bind(addr)?;
-        UdpSocket::new(socket)
+    #[track_caller]
+    pub fn bind(addr: SocketAddr) -> impl std::future::Future<Output = io::Result<UdpSocket>> {
+        crate::task::current_task::at_caller(async move {
+            let socket = mio::net::UdpSocket::bind(addr)?;
+            UdpSocket::new(socket)
+        })
     }
 
     /// Registers a mio socket (already non-blocking).
@@ -109,8 +112,11 @@ impl UdpSocket {
     /// # Errors
     /// Not connected; the datagram is too large; an ICMP error from an
     /// earlier datagram (`ConnectionRefused`); a cancellation.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |s| s.send(buf)).await
+    #[track_caller]
+    pub fn send(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Write, |s| s.send(buf)).await
+        })
     }
 
     /// Receives one datagram from the connected peer into `buf`; returns its
@@ -126,8 +132,11 @@ impl UdpSocket {
     /// # Errors
     /// Not connected; an ICMP error from an earlier datagram
     /// (`ConnectionRefused`); a cancellation.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| s.recv(buf)).await
+    #[track_caller]
+    pub fn recv(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.recv(buf)).await
+        })
     }
 
     /// Sends one datagram to `target`; returns the bytes sent (all of
@@ -140,10 +149,17 @@ impl UdpSocket {
     /// The address is unreachable or of another family; the datagram is
     /// too large; broadcast without [`set_broadcast`](Self::set_broadcast);
     /// a cancellation.
-    pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        self.io
-            .io(Direction::Write, |s| s.send_to(buf, target))
-            .await
+    #[track_caller]
+    pub fn send_to(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io
+                .io(Direction::Write, |s| s.send_to(buf, target))
+                .await
+        })
     }
 
     /// Receives one datagram into `buf`; returns its length (at most
@@ -156,8 +172,14 @@ impl UdpSocket {
     /// # Errors
     /// An ICMP error from an earlier datagram (`ConnectionRefused`); a
     /// cancellation.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.io(Direction::Read, |s| s.recv_from(buf)).await
+    #[track_caller]
+    pub fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<(usize, SocketAddr)>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.recv_from(buf)).await
+        })
     }
 
     /// Waits for a datagram and copies it (at most `buf.len()` bytes) into
@@ -169,8 +191,14 @@ impl UdpSocket {
     ///
     /// # Errors
     /// As [`recv_from`](Self::recv_from).
-    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.io(Direction::Read, |s| s.peek_from(buf)).await
+    #[track_caller]
+    pub fn peek_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<(usize, SocketAddr)>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.peek_from(buf)).await
+        })
     }
 
     /// Waits for a datagram from the connected peer and copies it (at most
@@ -181,8 +209,11 @@ impl UdpSocket {
     ///
     /// # Errors
     /// As [`recv`](Self::recv).
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| s.peek(buf)).await
+    #[track_caller]
+    pub fn peek(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.peek(buf)).await
+        })
     }
 
     /// The address the socket is bound to.

@@ -111,9 +111,14 @@ impl UnixListener {
     /// # Errors
     /// The OS refused the accept (out of file descriptors, for instance);
     /// registering the new stream failed; a cancellation.
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self.io.io(Direction::Read, |s| s.accept()).await?;
-        Ok((UnixStream::new(stream)?, addr))
+    #[track_caller]
+    pub fn accept(
+        &self,
+    ) -> impl std::future::Future<Output = io::Result<(UnixStream, SocketAddr)>> {
+        crate::task::current_task::at_caller(async move {
+            let (stream, addr) = self.io.io(Direction::Read, |s| s.accept()).await?;
+            Ok((UnixStream::new(stream)?, addr))
+        })
     }
 
     /// The address (path) the listener is bound to.
@@ -175,25 +180,30 @@ impl UnixStream {
     /// `NotFound` if nothing is at `path`; `ConnectionRefused` if the file
     /// is there but nobody listens; `PermissionDenied`; `WouldBlock` (see
     /// above); outside a runtime; a cancellation.
-    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let stream = UnixStream::new(mio::net::UnixStream::connect(path)?)?;
-        stream
-            .io
-            .io(Direction::Write, |s| {
-                if let Some(e) = s.take_error()? {
-                    return Err(e);
-                }
-                match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    // Still connecting: wait for the next writable edge.
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
+    #[track_caller]
+    pub fn connect(
+        path: impl AsRef<Path>,
+    ) -> impl std::future::Future<Output = io::Result<UnixStream>> {
+        crate::task::current_task::at_caller(async move {
+            let stream = UnixStream::new(mio::net::UnixStream::connect(path)?)?;
+            stream
+                .io
+                .io(Direction::Write, |s| {
+                    if let Some(e) = s.take_error()? {
+                        return Err(e);
                     }
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
-        Ok(stream)
+                    match s.peer_addr() {
+                        Ok(_) => Ok(()),
+                        // Still connecting: wait for the next writable edge.
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await?;
+            Ok(stream)
+        })
     }
 
     /// Two connected, unnamed streams (`socketpair`).
@@ -232,8 +242,11 @@ impl UnixStream {
     ///
     /// # Errors
     /// The connection was reset; a cancellation.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |mut s| s.read(buf)).await
+    #[track_caller]
+    pub fn read(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |mut s| s.read(buf)).await
+        })
     }
 
     /// Writes some of `buf` (waiting until the socket has room); returns the
@@ -246,8 +259,11 @@ impl UnixStream {
     /// # Errors
     /// `BrokenPipe` if the peer is gone or the writing half was shut down;
     /// a cancellation.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |mut s| s.write(buf)).await
+    #[track_caller]
+    pub fn write(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Write, |mut s| s.write(buf)).await
+        })
     }
 
     /// Reads exactly `buf.len()` bytes.
@@ -261,8 +277,11 @@ impl UnixStream {
     /// # Errors
     /// `UnexpectedEof` if the stream ends first; those of
     /// [`read`](Self::read).
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        crate::reactor::read_exact(buf, async |b| self.read(b).await).await
+    #[track_caller]
+    pub fn read_exact(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move {
+            crate::reactor::read_exact(buf, async |b| self.read(b).await).await
+        })
     }
 
     /// Writes all of `buf`.
@@ -275,8 +294,11 @@ impl UnixStream {
     /// # Errors
     /// `WriteZero` if the socket accepts no more bytes; those of
     /// [`write`](Self::write).
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        crate::reactor::write_all(buf, async |b| self.write(b).await).await
+    #[track_caller]
+    pub fn write_all(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move {
+            crate::reactor::write_all(buf, async |b| self.write(b).await).await
+        })
     }
 
     /// Shuts down the reading half, the writing half or both (the peer's
@@ -411,8 +433,11 @@ impl UnixDatagram {
     /// # Errors
     /// Not connected; the peer is gone (`ConnectionRefused`); the datagram
     /// is too large; a cancellation.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |s| s.send(buf)).await
+    #[track_caller]
+    pub fn send(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Write, |s| s.send(buf)).await
+        })
     }
 
     /// Receives one datagram into `buf`; returns its length (at most
@@ -424,8 +449,11 @@ impl UnixDatagram {
     ///
     /// # Errors
     /// A cancellation; the OS refused the receive.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| s.recv(buf)).await
+    #[track_caller]
+    pub fn recv(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.recv(buf)).await
+        })
     }
 
     /// Sends one datagram to the socket bound at `path`; returns the bytes
@@ -437,9 +465,16 @@ impl UnixDatagram {
     /// # Errors
     /// `NotFound` / `ConnectionRefused` if no socket is bound at `path`;
     /// the datagram is too large; a cancellation.
-    pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
-        let path = path.as_ref();
-        self.io.io(Direction::Write, |s| s.send_to(buf, path)).await
+    #[track_caller]
+    pub fn send_to(
+        &self,
+        buf: &[u8],
+        path: impl AsRef<Path>,
+    ) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            let path = path.as_ref();
+            self.io.io(Direction::Write, |s| s.send_to(buf, path)).await
+        })
     }
 
     /// Receives one datagram into `buf`; returns its length (at most
@@ -451,8 +486,14 @@ impl UnixDatagram {
     ///
     /// # Errors
     /// A cancellation; the OS refused the receive.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.io(Direction::Read, |s| s.recv_from(buf)).await
+    #[track_caller]
+    pub fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<(usize, SocketAddr)>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Read, |s| s.recv_from(buf)).await
+        })
     }
 
     /// The address the socket is bound to (unnamed if unbound).

@@ -22,6 +22,7 @@ use rustix::process::{Pid, Signal};
 use super::exit::Exit;
 use super::pipes::{ChildStderr, ChildStdin, ChildStdout};
 use crate::cancel::CancelSlot;
+use crate::task::WaitKind;
 
 /// A child process started by [`Command::spawn`](super::Command::spawn):
 /// asyncio's `Process`.
@@ -187,15 +188,18 @@ impl Child {
     /// assert_eq!(sleeper.wait().await?.signal(), Some(9));
     /// # Ok::<_, std::io::Error>(()) }).unwrap();
     /// ```
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        drop(self.stdin.take());
-        let mut slot = CancelSlot::new();
-        let waiter = self.waiter();
-        let waited = poll_fn(|cx| slot.poll_checkpoint(cx, |cx| waiter.poll_wait(cx))).await;
-        match waited {
-            Ok(status) => status,
-            Err(cancelled) => Err(self.on_cancel(cancelled).await),
-        }
+    #[track_caller]
+    pub fn wait(&mut self) -> impl std::future::Future<Output = io::Result<ExitStatus>> {
+        crate::task::current_task::at_caller(async move {
+            drop(self.stdin.take());
+            let mut slot = CancelSlot::new(WaitKind::Os);
+            let waiter = self.waiter();
+            let waited = poll_fn(|cx| slot.poll_checkpoint(cx, |cx| waiter.poll_wait(cx))).await;
+            match waited {
+                Ok(status) => status,
+                Err(cancelled) => Err(self.on_cancel(cancelled).await),
+            }
+        })
     }
 
     /// A wait was cancelled: kills and reaps the child if asked to, and
@@ -209,7 +213,7 @@ impl Child {
                 // delivered again; a new one ends the wait, and the killed
                 // child is reaped by a later wait or the drop).
                 let waiter = self.waiter();
-                let mut slot = CancelSlot::new();
+                let mut slot = CancelSlot::new(WaitKind::Os);
                 let reaped =
                     poll_fn(|cx| slot.poll_checkpoint(cx, |cx| waiter.poll_wait(cx))).await;
                 if let Ok(Err(e)) = reaped {
@@ -285,28 +289,34 @@ impl Child {
     /// # Errors
     /// A pipe's error (other than `BrokenPipe` on stdin); a delivered
     /// cancellation; the OS's `waitpid` error.
-    pub async fn communicate(&mut self, input: Option<&[u8]>) -> io::Result<Output> {
-        let mut io = Communicate {
-            input: input.unwrap_or_default(),
-            stdin: self.stdin.take(),
-            stdout: self.stdout.take().map(|r| (r, Vec::new())),
-            stderr: self.stderr.take().map(|r| (r, Vec::new())),
-        };
-        let mut slot = CancelSlot::new();
-        let done = poll_fn(|cx| slot.poll_checkpoint(cx, |cx| io.poll(cx))).await;
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(cancelled) => {
-                drop(io);
-                return Err(self.on_cancel(cancelled).await);
+    #[track_caller]
+    pub fn communicate(
+        &mut self,
+        input: Option<&[u8]>,
+    ) -> impl std::future::Future<Output = io::Result<Output>> {
+        crate::task::current_task::at_caller(async move {
+            let mut io = Communicate {
+                input: input.unwrap_or_default(),
+                stdin: self.stdin.take(),
+                stdout: self.stdout.take().map(|r| (r, Vec::new())),
+                stderr: self.stderr.take().map(|r| (r, Vec::new())),
+            };
+            let mut slot = CancelSlot::new(WaitKind::Io);
+            let done = poll_fn(|cx| slot.poll_checkpoint(cx, |cx| io.poll(cx))).await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(cancelled) => {
+                    drop(io);
+                    return Err(self.on_cancel(cancelled).await);
+                }
             }
-        }
-        let status = self.wait().await?;
-        Ok(Output {
-            status,
-            stdout: io.stdout.map(|(_, v)| v).unwrap_or_default(),
-            stderr: io.stderr.map(|(_, v)| v).unwrap_or_default(),
+            let status = self.wait().await?;
+            Ok(Output {
+                status,
+                stdout: io.stdout.map(|(_, v)| v).unwrap_or_default(),
+                stderr: io.stderr.map(|(_, v)| v).unwrap_or_default(),
+            })
         })
     }
 
@@ -319,8 +329,9 @@ impl Child {
     ///
     /// # Errors
     /// As [`communicate`](Self::communicate).
-    pub async fn wait_with_output(mut self) -> io::Result<Output> {
-        self.communicate(None).await
+    #[track_caller]
+    pub fn wait_with_output(mut self) -> impl std::future::Future<Output = io::Result<Output>> {
+        crate::task::current_task::at_caller(async move { self.communicate(None).await })
     }
 }
 
@@ -441,6 +452,7 @@ struct Reap(Option<Waiter>);
 impl std::future::Future for Reap {
     type Output = ();
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let waiter = self.0.as_mut().expect("polled after it finished");
         // An error (reaped elsewhere) ends it too.

@@ -223,15 +223,18 @@ impl Command {
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn) and [`Child::communicate`].
-    pub async fn output(&mut self) -> io::Result<Output> {
-        self.std.stdout(Stdio::piped()).stderr(Stdio::piped());
-        if self.stdin_bytes.is_some() {
-            self.std.stdin(Stdio::piped());
-        } else if !self.stdin_set {
-            self.std.stdin(Stdio::null());
-        }
-        let mut child = self.spawn()?;
-        child.communicate(self.stdin_bytes.as_deref()).await
+    #[track_caller]
+    pub fn output(&mut self) -> impl std::future::Future<Output = io::Result<Output>> {
+        crate::task::current_task::at_caller(async move {
+            self.std.stdout(Stdio::piped()).stderr(Stdio::piped());
+            if self.stdin_bytes.is_some() {
+                self.std.stdin(Stdio::piped());
+            } else if !self.stdin_set {
+                self.std.stdin(Stdio::null());
+            }
+            let mut child = self.spawn()?;
+            child.communicate(self.stdin_bytes.as_deref()).await
+        })
     }
 
     /// Runs the child to its end with the streams as set (inherited by
@@ -253,8 +256,9 @@ impl Command {
     /// assert_eq!(Command::new("false").status().await?.code(), Some(1));
     /// # Ok::<_, std::io::Error>(()) }).unwrap();
     /// ```
-    pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait().await
+    #[track_caller]
+    pub fn status(&mut self) -> impl std::future::Future<Output = io::Result<ExitStatus>> {
+        crate::task::current_task::at_caller(async move { self.spawn()?.wait().await })
     }
 }
 

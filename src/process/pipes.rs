@@ -63,8 +63,11 @@ impl ChildStdin {
     /// # Errors
     /// `BrokenPipe` once the child closed its end; a delivered cancellation
     /// (an `io::Error` carrying [`Cancelled`](crate::Cancelled)).
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |mut s| s.write(buf)).await
+    #[track_caller]
+    pub fn write(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+        crate::task::current_task::at_caller(async move {
+            self.io.io(Direction::Write, |mut s| s.write(buf)).await
+        })
     }
 
     /// Writes all of `buf`.
@@ -77,8 +80,11 @@ impl ChildStdin {
     /// # Errors
     /// `WriteZero` if the pipe takes nothing; a write's error; a delivered
     /// cancellation.
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        crate::reactor::write_all(buf, async |b| self.write(b).await).await
+    #[track_caller]
+    pub fn write_all(&self, buf: &[u8]) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move {
+            crate::reactor::write_all(buf, async |b| self.write(b).await).await
+        })
     }
 
     /// Nothing to do: a pipe has no user-space buffer. Kept for asyncio's
@@ -89,8 +95,9 @@ impl ChildStdin {
     ///
     /// # Errors
     /// Never.
-    pub async fn flush(&self) -> io::Result<()> {
-        Ok(())
+    #[track_caller]
+    pub fn flush(&self) -> impl std::future::Future<Output = io::Result<()>> {
+        crate::task::current_task::at_caller(async move { Ok(()) })
     }
 
     /// Polls one write (not a checkpoint): what `communicate` drives.
@@ -138,8 +145,11 @@ macro_rules! reader {
             /// # Errors
             /// The pipe's error; a delivered cancellation (an `io::Error`
             /// carrying [`Cancelled`](crate::Cancelled)).
-            pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            #[track_caller]
+            pub fn read(&self, buf: &mut [u8]) -> impl std::future::Future<Output = io::Result<usize>> {
+                crate::task::current_task::at_caller(async move {
                 self.io.io(Direction::Read, |mut r| r.read(buf)).await
+            })
             }
 
             /// Reads to the end of the stream, appending to `out`; returns
@@ -152,7 +162,9 @@ macro_rules! reader {
             /// # Errors
             /// A read's error (the bytes read so far are in `out`); a
             /// delivered cancellation.
-            pub async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
+            #[track_caller]
+            pub fn read_to_end(&self, out: &mut Vec<u8>) -> impl std::future::Future<Output = io::Result<usize>> {
+                crate::task::current_task::at_caller(async move {
                 let start = out.len();
                 let mut buf = [0u8; 16 * 1024];
                 loop {
@@ -161,6 +173,7 @@ macro_rules! reader {
                         n => out.extend_from_slice(&buf[..n]),
                     }
                 }
+            })
             }
 
             /// Polls one read (not a checkpoint).

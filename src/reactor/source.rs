@@ -32,6 +32,7 @@ use mio::event::Source;
 use super::Reactor;
 use super::registration::{Direction, IoKey};
 use crate::cancel::CancelSlot;
+use crate::task::WaitKind;
 
 /// A mio source registered with the running runtime's reactor.
 pub(crate) struct IoSource<S: Source> {
@@ -148,7 +149,7 @@ impl<S: Source> IoSource<S> {
         dir: Direction,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        let mut slot = CancelSlot::new();
+        let mut slot = CancelSlot::new(WaitKind::Io);
         poll_fn(|cx| slot.poll_checkpoint(cx, |cx| self.poll_io(dir, cx, &mut op)))
             .await
             .map_err(io::Error::from)?

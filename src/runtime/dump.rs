@@ -3,9 +3,12 @@
 //! (asyncio 3.14's `python -m asyncio pstree`).
 //!
 //! A dump is taken on the loop thread from the registry of live tasks and
-//! the list of task groups; nothing is recorded on the hot path for it. In
-//! debug mode each task also carries its spawn site and spawn time (the
-//! age), which debug mode records anyway.
+//! the list of task groups. The only thing recorded on the hot path for it
+//! is each task's await site: a parking checkpoint stores its
+//! `#[track_caller]` location and kind in one word of the task header
+//! (`task::AwaitSite`). Which task a task awaits is found at dump time,
+//! from the join wakers. In debug mode each task also carries its spawn
+//! site and spawn time (the age), which debug mode records anyway.
 //!
 //! # Ground rules
 //!
@@ -24,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::context;
 use super::executor::Core;
 use crate::task::state::Flags;
-use crate::task::{TaskId, TaskRef};
+use crate::task::{TaskId, TaskRef, WaitKind};
 
 /// What a dump needs from a task group: its parent and its children.
 pub(crate) trait GroupMembers {
@@ -93,6 +96,72 @@ impl fmt::Display for TaskState {
     }
 }
 
+/// What a suspended task waits on: [`TaskInfo::waits_on`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitsOn {
+    /// The handle of this task (it awaits the [`Task`](crate::Task)
+    /// directly, or through `wait_for` / `shield`).
+    Task(TaskId),
+    /// Task handles under a combinator: `wait`, `as_completed`, `gather`,
+    /// a task group's end.
+    Tasks,
+    /// A timer: `sleep`, `sleep_until`, an interval's tick.
+    Timer,
+    /// Its turn after `yield_now` (the task is ready).
+    Yield,
+    /// A synchronisation primitive or channel: `Event`, `Lock`,
+    /// `Semaphore`, `Condition`, `Barrier`, a queue, a channel, a promise.
+    Sync,
+    /// A socket, pipe or standard stream.
+    Io,
+    /// A job on the blocking pool (`to_thread`, `spawn_blocking`).
+    Blocking,
+    /// A signal, or a child process's exit.
+    Os,
+    /// A future of another crate made a checkpoint by
+    /// [`cancellable`](crate::cancellable).
+    Foreign,
+    /// Something outside every checkpoint: the task's last poll returned
+    /// `Pending` from a future that knows nothing of taskloop, so no await
+    /// site was recorded (a cancellation reaches it only by the executor's
+    /// fallback, which drops the future).
+    Unknown,
+}
+
+impl fmt::Display for WaitsOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitsOn::Task(id) => write!(f, "task #{id}"),
+            WaitsOn::Tasks => f.write_str("tasks"),
+            WaitsOn::Timer => f.write_str("a timer"),
+            WaitsOn::Yield => f.write_str("its turn (yield)"),
+            WaitsOn::Sync => f.write_str("a sync primitive"),
+            WaitsOn::Io => f.write_str("I/O"),
+            WaitsOn::Blocking => f.write_str("a blocking job"),
+            WaitsOn::Os => f.write_str("a signal or child process"),
+            WaitsOn::Foreign => f.write_str("a foreign future (cancellable)"),
+            WaitsOn::Unknown => f.write_str("a future outside every checkpoint"),
+        }
+    }
+}
+
+impl WaitsOn {
+    /// The dump's view of a checkpoint kind.
+    fn of(kind: WaitKind) -> WaitsOn {
+        match kind {
+            WaitKind::Other => WaitsOn::Foreign,
+            WaitKind::Yield => WaitsOn::Yield,
+            WaitKind::Timer => WaitsOn::Timer,
+            WaitKind::Task => WaitsOn::Tasks,
+            WaitKind::Sync => WaitsOn::Sync,
+            WaitKind::Io => WaitsOn::Io,
+            WaitKind::Blocking => WaitsOn::Blocking,
+            WaitKind::Os => WaitsOn::Os,
+        }
+    }
+}
+
 /// One task in a [`TaskDump`], with the tasks of the groups it runs.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -111,6 +180,13 @@ pub struct TaskInfo {
     pub age: Option<Duration>,
     /// Where it was spawned (debug mode only).
     pub spawned_at: Option<&'static Location<'static>>,
+    /// Where it is suspended (a waiting or ready task): the `.await` of the
+    /// runtime checkpoint its last poll parked at, as `#[track_caller]`
+    /// saw it. `None` for a task not started, the running task, or one
+    /// waiting outside every checkpoint.
+    pub await_site: Option<&'static Location<'static>>,
+    /// What it waits on (a waiting or ready task).
+    pub waits_on: Option<WaitsOn>,
     /// The pending tasks spawned in task groups this task runs, by id.
     pub children: Vec<TaskInfo>,
 }
@@ -196,6 +272,11 @@ impl TaskDump {
         }
         let mut children_of: HashMap<Option<TaskId>, Vec<&TaskRef>> = HashMap::new();
         let live: std::collections::HashSet<TaskId> = tasks.iter().map(TaskRef::id).collect();
+        // Awaiter (by address) -> the task whose handle it awaits directly.
+        let awaits: HashMap<usize, TaskId> = tasks
+            .iter()
+            .filter_map(|t| Some((t.awaiter_addr()?, t.id())))
+            .collect();
         for t in &tasks {
             let parent = parent_of.get(&t.id()).copied().filter(|p| live.contains(p));
             children_of.entry(parent).or_default().push(t);
@@ -229,6 +310,18 @@ impl TaskDump {
             };
             let (spawned_at, spawned_time) =
                 h.peek_extras(|e| e.map_or((None, None), |e| (e.spawned_at, e.spawned_time)));
+            let suspended = matches!(state, TaskState::Waiting | TaskState::Ready);
+            let parked = flags.contains(Flags::PARKED);
+            let site = h.await_site.get().get().filter(|_| suspended && parked);
+            let waits_on = match site {
+                Some((_, WaitKind::Task)) => Some(
+                    awaits
+                        .get(&t.addr())
+                        .map_or(WaitsOn::Tasks, |&id| WaitsOn::Task(id)),
+                ),
+                Some((_, kind)) => Some(WaitsOn::of(kind)),
+                None => suspended.then_some(WaitsOn::Unknown),
+            };
             TaskInfo {
                 id: t.id(),
                 name: t.name(),
@@ -237,6 +330,10 @@ impl TaskDump {
                 cancelling: t.cancelling(),
                 age: spawned_time.map(|at: Instant| now.saturating_duration_since(at)),
                 spawned_at,
+                await_site: site
+                    .map(|(at, _)| at)
+                    .filter(|at| !crate::task::is_root_poll_site(at)),
+                waits_on,
                 children: Vec::new(),
             }
         };
@@ -249,7 +346,8 @@ impl TaskDump {
 }
 
 impl fmt::Display for TaskInfo {
-    /// One line: `name (#id) [state, cancelling n] main, spawned at …, age …`.
+    /// One line: `name (#id) [state, cancelling n] main at <await site> on
+    /// <what>, spawned at …, age …`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (#{}) [{}", self.name, self.id, self.state)?;
         if self.cancelling > 0 {
@@ -259,8 +357,14 @@ impl fmt::Display for TaskInfo {
         if self.main {
             f.write_str(" main")?;
         }
+        if let Some(at) = self.await_site {
+            write!(f, " at {at}")?;
+        }
+        if let Some(on) = self.waits_on {
+            write!(f, " on {on}")?;
+        }
         if let Some(at) = self.spawned_at {
-            write!(f, " spawned at {at}")?;
+            write!(f, ", spawned at {at}")?;
         }
         if let Some(age) = self.age {
             write!(f, ", age {age:?}")?;

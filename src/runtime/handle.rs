@@ -250,6 +250,7 @@ impl<T> Future for Remote<T> {
     /// # Cancellation
     /// Not a taskloop checkpoint (it may be awaited on any executor); under
     /// taskloop, wrap it in [`cancellable`](crate::cancellable) to make it one.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.0.take() {

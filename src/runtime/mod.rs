@@ -18,7 +18,7 @@ pub(crate) mod shuffle;
 mod spawn;
 
 pub(crate) use dump::{GroupMembers, register_group};
-pub use dump::{TaskDump, TaskInfo, TaskState};
+pub use dump::{TaskDump, TaskInfo, TaskState, WaitsOn};
 pub use handle::{Handle, Remote, RuntimeGone};
 pub use runner::Interrupted;
 pub use spawn::{NoRuntime, Spawner, all_tasks, dump, spawn, spawn_named, try_spawn};

@@ -151,6 +151,7 @@ pin_project_lite::pin_project! {
 impl<F: Future> Future for Watch<F> {
     type Output = F::Output;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         if let Some(kind) = this

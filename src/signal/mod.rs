@@ -58,6 +58,7 @@ use std::task::{Context, Poll};
 
 use crate::Cancelled;
 use crate::cancel::CancelSlot;
+use crate::task::WaitKind;
 use registry::Entry;
 
 /// A signal [`signal`] can listen to.
@@ -171,7 +172,7 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     Ok(Signal {
         entry,
         seen,
-        slot: CancelSlot::new(),
+        slot: CancelSlot::new(WaitKind::Os),
     })
 }
 
@@ -196,9 +197,12 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
 /// # Ok::<_, std::io::Error>(())
 /// # });
 /// ```
-pub async fn ctrl_c() -> io::Result<()> {
-    let mut sig = signal(SignalKind::interrupt())?;
-    sig.recv().await.map_err(io::Error::from)
+#[track_caller]
+pub fn ctrl_c() -> impl std::future::Future<Output = io::Result<()>> {
+    crate::task::current_task::at_caller(async move {
+        let mut sig = signal(SignalKind::interrupt())?;
+        sig.recv().await.map_err(io::Error::from)
+    })
 }
 
 /// A listener of one signal, made by [`signal`].
@@ -230,8 +234,9 @@ impl Signal {
     ///
     /// # Errors
     /// [`Cancelled`], the delivered cancellation.
-    pub async fn recv(&mut self) -> Result<(), Cancelled> {
-        poll_fn(|cx| self.poll_recv(cx)).await
+    #[track_caller]
+    pub fn recv(&mut self) -> impl std::future::Future<Output = Result<(), Cancelled>> {
+        crate::task::current_task::at_caller(async move { poll_fn(|cx| self.poll_recv(cx)).await })
     }
 
     /// Polls for the next delivery: [`recv`](Self::recv) without the future.

@@ -125,43 +125,46 @@ impl Barrier {
     /// [`BarrierWaitError::Broken`] if the barrier is broken, or is aborted
     /// or reset while this task waits (asyncio's `BrokenBarrierError`);
     /// [`BarrierWaitError::Cancelled`] if the task was cancelled.
-    pub async fn wait(&self) -> Result<usize, BarrierWaitError> {
-        let guard = self.lock.acquire().await?;
-        // Block while the barrier drains or resets.
-        let guard = self
-            .cond
-            .wait_for(guard, |()| {
-                !matches!(
-                    self.state.borrow().phase,
-                    Phase::Draining | Phase::Resetting
-                )
-            })
-            .await
-            .map_err(|_| BarrierWaitError::Cancelled)?;
-        let index = {
-            let mut state = self.state.borrow_mut();
-            if state.phase == Phase::Broken {
-                return Err(BarrierWaitError::Broken);
+    #[track_caller]
+    pub fn wait(&self) -> impl std::future::Future<Output = Result<usize, BarrierWaitError>> {
+        crate::task::current_task::at_caller(async move {
+            let guard = self.lock.acquire().await?;
+            // Block while the barrier drains or resets.
+            let guard = self
+                .cond
+                .wait_for(guard, |()| {
+                    !matches!(
+                        self.state.borrow().phase,
+                        Phase::Draining | Phase::Resetting
+                    )
+                })
+                .await
+                .map_err(|_| BarrierWaitError::Cancelled)?;
+            let index = {
+                let mut state = self.state.borrow_mut();
+                if state.phase == Phase::Broken {
+                    return Err(BarrierWaitError::Broken);
+                }
+                state.count += 1;
+                state.count - 1
+            };
+            // Declared after the guard: leaves before the lock is released.
+            let _inside = Inside(self);
+            if index + 1 == self.parties {
+                self.state.borrow_mut().phase = Phase::Draining;
+                self.cond.notify_all();
+                return Ok(index);
             }
-            state.count += 1;
-            state.count - 1
-        };
-        // Declared after the guard: leaves before the lock is released.
-        let _inside = Inside(self);
-        if index + 1 == self.parties {
-            self.state.borrow_mut().phase = Phase::Draining;
-            self.cond.notify_all();
-            return Ok(index);
-        }
-        let _guard = self
-            .cond
-            .wait_for(guard, |()| self.state.borrow().phase != Phase::Filling)
-            .await
-            .map_err(|_| BarrierWaitError::Cancelled)?;
-        match self.state.borrow().phase {
-            Phase::Broken | Phase::Resetting => Err(BarrierWaitError::Broken),
-            _ => Ok(index),
-        }
+            let _guard = self
+                .cond
+                .wait_for(guard, |()| self.state.borrow().phase != Phase::Filling)
+                .await
+                .map_err(|_| BarrierWaitError::Cancelled)?;
+            match self.state.borrow().phase {
+                Phase::Broken | Phase::Resetting => Err(BarrierWaitError::Broken),
+                _ => Ok(index),
+            }
+        })
     }
 
     /// Returns the barrier to filling: tasks waiting in it now fail with

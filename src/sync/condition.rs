@@ -146,15 +146,18 @@ impl Condition {
     ///
     /// # Errors
     /// [`WaitCancelled`] (holding the guard) if the task was cancelled.
-    pub async fn wait_for<'a, T>(
+    #[track_caller]
+    pub fn wait_for<'a, T>(
         &'a self,
         mut guard: LockGuard<'a, T>,
         mut predicate: impl FnMut(&mut T) -> bool,
-    ) -> Result<LockGuard<'a, T>, WaitCancelled<'a, T>> {
-        while !predicate(&mut guard) {
-            guard = self.wait(guard).await?;
-        }
-        Ok(guard)
+    ) -> impl std::future::Future<Output = Result<LockGuard<'a, T>, WaitCancelled<'a, T>>> {
+        crate::task::current_task::at_caller(async move {
+            while !predicate(&mut guard) {
+                guard = self.wait(guard).await?;
+            }
+            Ok(guard)
+        })
     }
 
     /// [`wait`](Self::wait) with a time limit: `Condvar::wait_timeout`'s
@@ -218,25 +221,30 @@ impl Condition {
     ///
     /// # Panics
     /// Outside a taskloop runtime.
-    pub async fn wait_for_timeout<'a, T>(
+    #[track_caller]
+    pub fn wait_for_timeout<'a, T>(
         &'a self,
         mut guard: LockGuard<'a, T>,
         timeout: Duration,
         mut predicate: impl FnMut(&mut T) -> bool,
-    ) -> Result<(LockGuard<'a, T>, WaitTimeoutResult), WaitCancelled<'a, T>> {
-        let deadline = crate::timer::now().checked_add(timeout);
-        while !predicate(&mut guard) {
-            let (g, result) = ConditionWaitTimeout {
-                raw: RawWait::new(self, guard, Some(deadline)),
+    ) -> impl std::future::Future<
+        Output = Result<(LockGuard<'a, T>, WaitTimeoutResult), WaitCancelled<'a, T>>,
+    > {
+        crate::task::current_task::at_caller(async move {
+            let deadline = crate::timer::now().checked_add(timeout);
+            while !predicate(&mut guard) {
+                let (g, result) = ConditionWaitTimeout {
+                    raw: RawWait::new(self, guard, Some(deadline)),
+                }
+                .await?;
+                guard = g;
+                if result.timed_out() {
+                    let timed_out = !predicate(&mut guard);
+                    return Ok((guard, WaitTimeoutResult(timed_out)));
+                }
             }
-            .await?;
-            guard = g;
-            if result.timed_out() {
-                let timed_out = !predicate(&mut guard);
-                return Ok((guard, WaitTimeoutResult(timed_out)));
-            }
-        }
-        Ok((guard, WaitTimeoutResult(false)))
+            Ok((guard, WaitTimeoutResult(false)))
+        })
     }
 
     /// Wakes up to `n` waiting tasks, in arrival order (asyncio's
@@ -332,6 +340,7 @@ impl<'a, T> RawWait<'a, T> {
     }
 
     /// Drives the wait: the guard again and whether the deadline passed.
+    #[track_caller]
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<RawOutput<'a, T>> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
@@ -436,6 +445,7 @@ pub struct ConditionWait<'a, T> {
 impl<'a, T> Future for ConditionWait<'a, T> {
     type Output = Result<LockGuard<'a, T>, WaitCancelled<'a, T>>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.raw.poll_wait(cx).map_ok(|(guard, _)| guard)
     }
@@ -457,6 +467,7 @@ pub struct ConditionWaitTimeout<'a, T> {
 impl<'a, T> Future for ConditionWaitTimeout<'a, T> {
     type Output = Result<(LockGuard<'a, T>, WaitTimeoutResult), WaitCancelled<'a, T>>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.raw
             .poll_wait(cx)

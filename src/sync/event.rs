@@ -134,6 +134,7 @@ pub struct EventWait<'a> {
 impl Future for EventWait<'_> {
     type Output = Result<(), Cancelled>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.inner).poll(cx)
     }

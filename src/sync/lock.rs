@@ -206,6 +206,7 @@ pub struct LockAcquire<'a, T> {
 impl<'a, T> Future for LockAcquire<'a, T> {
     type Output = Result<LockGuard<'a, T>, Cancelled>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         Pin::new(&mut self.inner).poll(cx).map_ok(|()| lock.guard())

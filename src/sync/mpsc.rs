@@ -213,6 +213,7 @@ pub struct SendFuture<'a, T> {
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<Result<(), SendError<T>>, Cancelled>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let out = ready!(Pin::new(&mut self.put).poll(cx))?;
         Poll::Ready(Ok(out.map_err(|QueueShutDown(v)| SendError(v))))
@@ -264,6 +265,7 @@ impl<T> Receiver<T> {
     ///
     /// # Cancellation
     /// As for [`recv`](Self::recv).
+    #[track_caller]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Cancelled>> {
         let chan = &self.chan;
         let waiter = self
@@ -373,6 +375,7 @@ pub struct Recv<'a, T> {
 impl<T> Future for Recv<'_, T> {
     type Output = Result<Option<T>, Cancelled>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.rx.poll_recv(cx)
     }

@@ -59,6 +59,7 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use crate::cancel::{CancelSlot, Cancelled};
+use crate::task::WaitKind;
 use crate::task::wake_caught;
 
 /// "No node" in the intrusive links.
@@ -377,7 +378,7 @@ impl<'a, P: Grantor<K>, K, C: CellRef<P>> Waiter<'a, P, K, C> {
         Waiter {
             cell,
             place: Place::New(request),
-            slot: CancelSlot::new(),
+            slot: CancelSlot::new(WaitKind::Sync),
             cancellable: true,
             _borrow: PhantomData,
             _list: PhantomData,
@@ -423,6 +424,7 @@ impl<P: Grantor<K>, K, C: CellRef<P>> Unpin for Waiter<'_, P, K, C> {}
 impl<P: Grantor<K>, K, C: CellRef<P>> Future for Waiter<'_, P, K, C> {
     type Output = Result<P::Grant, Cancelled>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.cancellable {

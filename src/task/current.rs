@@ -17,9 +17,19 @@
 //!   scheduled when its current step ends) and skips the scheduler's
 //!   lookup of the runtime on the hottest path. Wakes from other tasks or
 //!   threads take the normal path.
+//! * **The await-site override.** A crate function written as an `async`
+//!   body captures its caller's location and polls the body under
+//!   [`with_await_site`]: the checkpoints parking inside record the user's
+//!   `.await` rather than a line of the crate. The outermost override wins
+//!   (a crate function awaiting another keeps the user's site), and it is
+//!   cleared when that poll returns, also on unwinding. A crate function
+//!   that polls user code (a task group's body) lifts the override for that
+//!   poll ([`without_await_site`]), so the user's own awaits name
+//!   themselves.
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::ptr::NonNull;
 
 use super::TaskRef;
@@ -32,6 +42,9 @@ struct Current {
     /// Whether the executor is *polling* `task` (self-wakes may be
     /// deferred), and whether one was.
     self_wake: Cell<SelfWake>,
+    /// The user's await site for the checkpoints parking now, set by
+    /// [`with_await_site`].
+    site: Cell<Option<&'static Location<'static>>>,
 }
 
 /// The self-wake state of the current poll.
@@ -52,6 +65,7 @@ thread_local! {
         Current {
             task: Cell::new(None),
             self_wake: Cell::new(SelfWake::Off),
+            site: Cell::new(None),
         }
     };
 }
@@ -83,6 +97,54 @@ pub(crate) fn with<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
     // keeps it from being released.
     let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(ptr) });
     Some(f(&task))
+}
+
+/// [`with`], also passing the await-site override, if one is set.
+#[inline]
+pub(crate) fn with_site<R>(
+    f: impl FnOnce(&TaskRef, Option<&'static Location<'static>>) -> R,
+) -> Option<R> {
+    let (ptr, site) = CURRENT.try_with(|c| (c.task.get(), c.site.get())).ok()?;
+    // SAFETY: as in `with`: a pointer in the slot is a live task of this
+    // thread, kept alive by `run_as`'s caller; `ManuallyDrop` keeps the
+    // borrowed reference from being released.
+    let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(ptr?) });
+    Some(f(&task, site))
+}
+
+/// Runs `f` (a poll) with `site` as the await site of every checkpoint
+/// that parks in it, unless an outer call already set one.
+#[inline]
+pub(crate) fn with_await_site<R>(site: &'static Location<'static>, f: impl FnOnce() -> R) -> R {
+    /// Clears the override this call set.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            let _ = CURRENT.try_with(|c| c.site.set(None));
+        }
+    }
+    let outermost = CURRENT
+        .try_with(|c| c.site.get().is_none() && c.site.replace(Some(site)).is_none())
+        .unwrap_or(false);
+    // Not `then_some(Clear)`: that would build, and so drop, a `Clear` when
+    // this call is not the outermost.
+    let _clear = if outermost { Some(Clear) } else { None };
+    f()
+}
+
+/// Runs `f` (a poll of user code inside a crate function: a task group's
+/// body) with no await-site override, restoring the override after.
+#[inline]
+pub(crate) fn without_await_site<R>(f: impl FnOnce() -> R) -> R {
+    /// Puts the override back.
+    struct Restore(Option<&'static Location<'static>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CURRENT.try_with(|c| c.site.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.try_with(|c| c.site.take()).ok().flatten());
+    f()
 }
 
 /// A counted handle to the current task (asyncio's `current_task()`).
@@ -126,5 +188,42 @@ impl TaskRef {
         let r = f();
         let deferred = CURRENT.with(|c| c.self_wake.get()) == SelfWake::Deferred;
         (r, deferred)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A crate future polled under its caller's await site
+    /// ([`with_await_site`]): what a crate function returns instead of an
+    /// `async fn`'s future, so a task dump names the user's `.await`.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub(crate) struct AtSite<F> {
+        #[pin]
+        future: F,
+        site: &'static Location<'static>,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for AtSite<F> {
+    type Output = F::Output;
+
+    #[inline]
+    #[track_caller]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        with_await_site(this.site, || this.future.poll(cx))
+    }
+}
+
+/// `future`, polled under the caller's location as its await site.
+#[inline]
+#[track_caller]
+pub(crate) fn at_caller<F: std::future::Future>(future: F) -> AtSite<F> {
+    AtSite {
+        future,
+        site: Location::caller(),
     }
 }

@@ -141,6 +141,29 @@ impl TaskRef {
         raw::is_task_waker(waker, self.ptr)
     }
 
+    /// The address that identifies this task among live tasks ([`addr`]
+    /// of the task whose own waker awaits it: see [`awaiter_addr`]).
+    ///
+    /// [`addr`]: Self::addr
+    /// [`awaiter_addr`]: Self::awaiter_addr
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr().addr()
+    }
+
+    /// The [`addr`](Self::addr) of the task awaiting this one's handle
+    /// directly (its own waker is registered), for task dumps; `None` when
+    /// nobody waits or a combinator's waker is registered.
+    pub(crate) fn awaiter_addr(&self) -> Option<usize> {
+        let h = self.header();
+        let waker = h.join_waker.take();
+        let addr = waker
+            .as_ref()
+            .filter(|w| raw::is_a_task_waker(w))
+            .map(|w| w.data().addr());
+        h.join_waker.set(waker);
+        addr
+    }
+
     /// Polls the future once, as the current task. Ready with the outcome
     /// (stored in the task) when the future finished.
     ///

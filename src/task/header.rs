@@ -22,6 +22,7 @@ use std::task::Waker;
 use slab::Slab;
 
 use super::TaskRef;
+use super::await_site::AwaitSite;
 use super::hooks::{CancelWaker, DoneWatcher};
 use super::raw::Vtable;
 use super::state::{Flags, State};
@@ -46,6 +47,9 @@ pub(crate) struct Header {
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// Rarely used data, allocated on first use.
     pub(super) extras: Cell<Option<Box<Extras>>>,
+    /// Where the task last parked at a checkpoint, and on what (task dumps;
+    /// meaningful while `PARKED` is set).
+    pub(crate) await_site: Cell<AwaitSite>,
 }
 
 /// A done-callback, given the finished task.
@@ -100,6 +104,7 @@ impl Header {
             key: Cell::new(u32::MAX),
             join_waker: Cell::new(None),
             extras: Cell::new(None),
+            await_site: Cell::new(AwaitSite::NONE),
         }
     }
 

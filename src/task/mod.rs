@@ -8,6 +8,7 @@
 //! *when* a task runs: that is the executor's job. Every `unsafe` line of
 //! the crate lives here.
 
+mod await_site;
 mod current;
 mod error;
 mod handle;
@@ -20,11 +21,12 @@ pub(crate) mod state;
 pub use error::{Cancelled, InvalidStateError, TaskError};
 pub use handle::{Task, TaskId, TaskRef};
 
+pub(crate) use await_site::{AwaitSite, WaitKind};
 pub(crate) use error::panic_message;
 pub(crate) use handle::take_join_slot;
 pub(crate) use header::{DoneCallback, Header};
 pub(crate) use hooks::{CancelWaker, DoneWatcher, WakerSlot, report, run_caught, wake_caught};
-pub(crate) use raw::{Notified, Outcome};
+pub(crate) use raw::{Notified, Outcome, is_root_poll_site, poll_caught};
 pub(crate) use registry::{Registry, Schedule};
 
 /// The task being polled right now, if any: asyncio's `current_task()`.
@@ -38,7 +40,7 @@ pub fn current_task() -> Option<TaskRef> {
 
 /// Crate-internal access to the current task without a counted clone.
 pub(crate) mod current_task {
-    pub(crate) use super::current::with;
+    pub(crate) use super::current::{at_caller, with, with_site, without_await_site};
 }
 
 /// Logs at error level a panic nobody looked at (asyncio's "Task exception

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::TimerEntry;
 use crate::cancel::{CancelSlot, Cancelled};
+use crate::task::WaitKind;
 
 /// Waits until `duration` has passed on the runtime's clock: asyncio's
 /// `asyncio.sleep`.
@@ -35,7 +36,7 @@ use crate::cancel::{CancelSlot, Cancelled};
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         entry: TimerEntry::after(duration),
-        slot: CancelSlot::new(),
+        slot: CancelSlot::new(WaitKind::Timer),
         yield_once: duration.is_zero().then_some(false),
         finished: false,
     }
@@ -52,7 +53,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         entry: TimerEntry::at(Some(deadline)),
-        slot: CancelSlot::new(),
+        slot: CancelSlot::new(WaitKind::Timer),
         yield_once: None,
         finished: false,
     }
@@ -100,6 +101,7 @@ impl Sleep {
 impl Future for Sleep {
     type Output = Result<(), Cancelled>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Sleep {
             entry,
@@ -178,8 +180,11 @@ impl Interval {
     /// # Cancellation
     /// A checkpoint. A cancelled `tick` loses nothing: the tick is still due
     /// for the next call.
-    pub async fn tick(&mut self) -> Result<Instant, Cancelled> {
-        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    #[track_caller]
+    pub fn tick(&mut self) -> impl std::future::Future<Output = Result<Instant, Cancelled>> {
+        crate::task::current_task::at_caller(async move {
+            std::future::poll_fn(|cx| self.poll_tick(cx)).await
+        })
     }
 
     /// Polls for the next tick: [`tick`](Self::tick) without the future (what

@@ -13,6 +13,7 @@ use super::error::{AsCompletedError, NextError, NextResult};
 use super::wait_set::TaskHandle;
 use crate::cancel::CancelSlot;
 use crate::task::Task;
+use crate::task::WaitKind;
 use crate::timer::TimerEntry;
 use std::future::Future;
 
@@ -74,7 +75,7 @@ where
             timed_out: false,
             cursor: 0,
         })),
-        slot: CancelSlot::new(),
+        slot: CancelSlot::new(WaitKind::Task),
     }
 }
 
@@ -163,8 +164,12 @@ impl<W> AsCompleted<W> {
     /// # Cancellation
     /// A checkpoint; a cancelled `next` loses nothing (the iterator keeps
     /// its place).
-    pub async fn next(&mut self) -> Option<Result<W, NextError<W>>> {
-        poll_fn(|cx| self.poll_next_task(cx)).await
+    #[track_caller]
+    #[allow(clippy::should_implement_trait)] // an async `next`, as streams have
+    pub fn next(&mut self) -> impl std::future::Future<Output = Option<Result<W, NextError<W>>>> {
+        crate::task::current_task::at_caller(
+            async move { poll_fn(|cx| self.poll_next_task(cx)).await },
+        )
     }
 
     /// Polls for the next task to complete: [`next`](Self::next) without the
@@ -217,7 +222,7 @@ impl<T: 'static> Iterator for Results<T> {
         self.left -= 1;
         let inner = self.inner.clone();
         Some(Box::pin(async move {
-            let mut slot = CancelSlot::new();
+            let mut slot = CancelSlot::new(WaitKind::Task);
             let next =
                 poll_fn(|cx| slot.poll_checkpoint(cx, |cx| inner.borrow_mut().poll_next(cx)))
                     .await

@@ -8,6 +8,7 @@ use std::task::Poll;
 use super::done::DoneQueue;
 use super::error::GatherError;
 use crate::cancel::{CancelSlot, Cancelled};
+use crate::task::WaitKind;
 use crate::task::state::Flags;
 use crate::task::{Task, TaskError, TaskRef};
 
@@ -36,7 +37,7 @@ async fn drive_with(tasks: &[TaskRef], fail_fast: bool, failed: impl Fn(usize) -
         .enumerate()
         .map(|(i, t)| queue.watch(t, i))
         .collect();
-    let mut slot = CancelSlot::new();
+    let mut slot = CancelSlot::new(WaitKind::Task);
     let mut completed = 0;
     let mut cancelling = false;
     let end = poll_fn(|cx| {
@@ -117,24 +118,27 @@ async fn drive_with(tasks: &[TaskRef], fail_fast: bool, failed: impl Fn(usize) -
 /// assert_eq!(squares, [1, 4, 9]);
 /// # });
 /// ```
-pub async fn gather<T, I>(tasks: I) -> Result<Vec<T>, TaskError>
+#[track_caller]
+pub fn gather<T, I>(tasks: I) -> impl std::future::Future<Output = Result<Vec<T>, TaskError>>
 where
     I: IntoIterator<Item = Task<T>>,
 {
-    let mut tasks: Vec<Task<T>> = tasks.into_iter().collect();
-    let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
-    match drive(&refs, true).await {
-        End::AllDone => tasks
-            .iter_mut()
-            .map(|t| t.take_result().expect("gathered tasks are done"))
-            .collect(),
-        End::Failed(i) => Err(tasks[i]
-            .take_result()
-            .expect("a failed task is done")
-            .err()
-            .unwrap_or_else(TaskError::cancelled)),
-        End::Cancelled => Err(TaskError::cancelled()),
-    }
+    crate::task::current_task::at_caller(async move {
+        let mut tasks: Vec<Task<T>> = tasks.into_iter().collect();
+        let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
+        match drive(&refs, true).await {
+            End::AllDone => tasks
+                .iter_mut()
+                .map(|t| t.take_result().expect("gathered tasks are done"))
+                .collect(),
+            End::Failed(i) => Err(tasks[i]
+                .take_result()
+                .expect("a failed task is done")
+                .err()
+                .unwrap_or_else(TaskError::cancelled)),
+            End::Cancelled => Err(TaskError::cancelled()),
+        }
+    })
 }
 
 /// asyncio's `gather(*tasks)` for children that return `Result`s: awaits
@@ -170,39 +174,44 @@ where
 /// });
 /// # Ok::<_, std::io::Error>(())
 /// ```
-pub async fn try_gather<T, E, I>(tasks: I) -> Result<Vec<T>, GatherError<E>>
+#[track_caller]
+pub fn try_gather<T, E, I>(
+    tasks: I,
+) -> impl std::future::Future<Output = Result<Vec<T>, GatherError<E>>>
 where
     I: IntoIterator<Item = Task<Result<T, E>>>,
 {
-    let mut tasks: Vec<Task<Result<T, E>>> = tasks.into_iter().collect();
-    let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
-    let end = {
-        let tasks = &tasks;
-        drive_with(&refs, true, |i| {
-            matches!(tasks[i].peek_output(), Some(Err(_)))
-        })
-        .await
-    };
-    match end {
-        End::AllDone => tasks
-            .iter_mut()
-            .map(
-                |t| match t.take_result().expect("gathered tasks are done") {
-                    Ok(Ok(v)) => Ok(v),
-                    Ok(Err(e)) => Err(GatherError::Failed(e)),
-                    Err(e) => Err(GatherError::Task(e)),
+    crate::task::current_task::at_caller(async move {
+        let mut tasks: Vec<Task<Result<T, E>>> = tasks.into_iter().collect();
+        let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
+        let end = {
+            let tasks = &tasks;
+            drive_with(&refs, true, |i| {
+                matches!(tasks[i].peek_output(), Some(Err(_)))
+            })
+            .await
+        };
+        match end {
+            End::AllDone => tasks
+                .iter_mut()
+                .map(
+                    |t| match t.take_result().expect("gathered tasks are done") {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err(GatherError::Failed(e)),
+                        Err(e) => Err(GatherError::Task(e)),
+                    },
+                )
+                .collect(),
+            End::Failed(i) => Err(
+                match tasks[i].take_result().expect("a failed task is done") {
+                    Ok(Err(e)) => GatherError::Failed(e),
+                    Ok(Ok(_)) => GatherError::Task(TaskError::cancelled()),
+                    Err(e) => GatherError::Task(e),
                 },
-            )
-            .collect(),
-        End::Failed(i) => Err(
-            match tasks[i].take_result().expect("a failed task is done") {
-                Ok(Err(e)) => GatherError::Failed(e),
-                Ok(Ok(_)) => GatherError::Task(TaskError::cancelled()),
-                Err(e) => GatherError::Task(e),
-            },
-        ),
-        End::Cancelled => Err(GatherError::Task(TaskError::cancelled())),
-    }
+            ),
+            End::Cancelled => Err(GatherError::Task(TaskError::cancelled())),
+        }
+    })
 }
 
 /// Awaits every task and returns each outcome, in argument order: asyncio's
@@ -216,19 +225,24 @@ where
 ///
 /// # Cancellation
 /// As for [`gather()`].
-pub async fn gather_outcomes<T, I>(tasks: I) -> Result<Vec<Result<T, TaskError>>, Cancelled>
+#[track_caller]
+pub fn gather_outcomes<T, I>(
+    tasks: I,
+) -> impl std::future::Future<Output = Result<Vec<Result<T, TaskError>>, Cancelled>>
 where
     I: IntoIterator<Item = Task<T>>,
 {
-    let mut tasks: Vec<Task<T>> = tasks.into_iter().collect();
-    let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
-    match drive(&refs, false).await {
-        End::Cancelled => Err(Cancelled),
-        _ => Ok(tasks
-            .iter_mut()
-            .map(|t| t.take_result().expect("gathered tasks are done"))
-            .collect()),
-    }
+    crate::task::current_task::at_caller(async move {
+        let mut tasks: Vec<Task<T>> = tasks.into_iter().collect();
+        let refs: Vec<TaskRef> = tasks.iter().map(|t| t.as_task_ref().clone()).collect();
+        match drive(&refs, false).await {
+            End::Cancelled => Err(Cancelled),
+            _ => Ok(tasks
+                .iter_mut()
+                .map(|t| t.take_result().expect("gathered tasks are done"))
+                .collect()),
+        }
+    })
 }
 
 /// A tuple of tasks [`gather!`](crate::gather!) can await together.
@@ -248,13 +262,18 @@ pub trait TaskTuple {
 
 /// The function behind [`gather!`](crate::gather!).
 #[doc(hidden)]
-pub async fn gather_tuple<G: TaskTuple>(tasks: G) -> Result<G::Output, TaskError> {
-    let refs = tasks.task_refs();
-    match drive(&refs, true).await {
-        End::AllDone => tasks.take_outputs(),
-        End::Failed(i) => Err(tasks.take_error(i)),
-        End::Cancelled => Err(TaskError::cancelled()),
-    }
+#[track_caller]
+pub fn gather_tuple<G: TaskTuple>(
+    tasks: G,
+) -> impl std::future::Future<Output = Result<G::Output, TaskError>> {
+    crate::task::current_task::at_caller(async move {
+        let refs = tasks.task_refs();
+        match drive(&refs, true).await {
+            End::AllDone => tasks.take_outputs(),
+            End::Failed(i) => Err(tasks.take_error(i)),
+            End::Cancelled => Err(TaskError::cancelled()),
+        }
+    })
 }
 
 macro_rules! task_tuple {

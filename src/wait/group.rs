@@ -10,13 +10,14 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::resume_unwind;
 use std::rc::Rc;
 use std::task::Poll;
 
 use super::done::{DoneQueue, Watch};
 use super::group_error::{BoxError, FailedTask, Failure, GroupClosed, GroupError};
 use crate::cancel::{self, CancelScope, CancelSlot};
+use crate::task::WaitKind;
 use crate::task::{Task, TaskError, TaskRef};
 
 /// Runs `body` with a [`TaskGroup`] and waits for every task spawned in it:
@@ -75,135 +76,142 @@ use crate::task::{Task, TaskError, TaskRef};
 /// })?;
 /// # Ok::<_, BoxError>(())
 /// ```
-pub async fn task_group<B, Fut, T, E>(body: B) -> Result<T, GroupError>
+#[track_caller]
+pub fn task_group<B, Fut, T, E>(body: B) -> impl std::future::Future<Output = Result<T, GroupError>>
 where
     B: FnOnce(TaskGroup) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
 {
-    let parent_ref = crate::task::current_task()
-        .unwrap_or_else(|| panic!("a taskloop task group was awaited outside a taskloop task"));
-    let h = parent_ref.header();
-    let scope = CancelScope::enter(h);
+    crate::task::current_task::at_caller(async move {
+        let parent_ref = crate::task::current_task()
+            .unwrap_or_else(|| panic!("a taskloop task group was awaited outside a taskloop task"));
+        let h = parent_ref.header();
+        let scope = CancelScope::enter(h);
 
-    let inner = Rc::new(Inner {
-        parent: parent_ref.clone(),
-        queue: DoneQueue::new(),
-        children: RefCell::new(Vec::new()),
-        watches: RefCell::new(Vec::new()),
-        aborting: Cell::new(false),
-        closed: Cell::new(false),
-        failures: RefCell::new(Vec::new()),
-        parent_cancel_requested: Cell::new(false),
-        cancelled_by_user: Cell::new(false),
-    });
-    let view: Rc<dyn crate::runtime::GroupMembers> = inner.clone();
-    crate::runtime::register_group(Rc::downgrade(&view));
-    let group = TaskGroup {
-        inner: inner.clone(),
-    };
-    // If this scope is dropped before it finishes (inside a `select`, or by
-    // a `cleanup_grace` abort), the children are cancelled (nobody can wait
-    // for them any more) and the parent's state is restored.
-    let mut guard = AbandonGuard {
-        inner: &inner,
-        parent: h,
-        scope,
-        armed: true,
-    };
-    let mut body = std::pin::pin!(Some(body(group)));
-    let mut body_out: Option<Result<T, E>> = None;
-    // The body was dropped: polled with a cancellation outstanding, it waited
-    // where it could not see it (the rule in docs/asyncio-mapping.md).
-    let mut body_dropped = false;
-    let mut done = 0;
-    let mut foreign_cancel_seen = false;
-    let mut slot = CancelSlot::new();
-    poll_fn(|cx| {
-        if let Some(running) = body.as_mut().as_pin_mut() {
-            let (polled, stuck) = cancel::state::poll_inline(h, || running.poll(cx));
-            match polled {
-                Poll::Ready(out) => {
-                    // asyncio's `__aexit__`: a body that raised anything (a
-                    // cancellation included) aborts the children.
-                    if out.is_err() && !inner.aborting.get() {
-                        inner.abort();
+        let inner = Rc::new(Inner {
+            parent: parent_ref.clone(),
+            queue: DoneQueue::new(),
+            children: RefCell::new(Vec::new()),
+            watches: RefCell::new(Vec::new()),
+            aborting: Cell::new(false),
+            closed: Cell::new(false),
+            failures: RefCell::new(Vec::new()),
+            parent_cancel_requested: Cell::new(false),
+            cancelled_by_user: Cell::new(false),
+        });
+        let view: Rc<dyn crate::runtime::GroupMembers> = inner.clone();
+        crate::runtime::register_group(Rc::downgrade(&view));
+        let group = TaskGroup {
+            inner: inner.clone(),
+        };
+        // If this scope is dropped before it finishes (inside a `select`, or by
+        // a `cleanup_grace` abort), the children are cancelled (nobody can wait
+        // for them any more) and the parent's state is restored.
+        let mut guard = AbandonGuard {
+            inner: &inner,
+            parent: h,
+            scope,
+            armed: true,
+        };
+        let mut body = std::pin::pin!(Some(body(group)));
+        let mut body_out: Option<Result<T, E>> = None;
+        // The body was dropped: polled with a cancellation outstanding, it waited
+        // where it could not see it (the rule in docs/asyncio-mapping.md).
+        let mut body_dropped = false;
+        let mut done = 0;
+        let mut foreign_cancel_seen = false;
+        let mut slot = CancelSlot::new(WaitKind::Task);
+        poll_fn(|cx| {
+            if let Some(running) = body.as_mut().as_pin_mut() {
+                // The body is the user's code: its checkpoints record their own
+                // sites, not the group's.
+                let inline = cancel::state::InlinePoll::begin(h);
+                let polled = crate::task::current_task::without_await_site(|| running.poll(cx));
+                let stuck = inline.end(h, polled.is_pending());
+                match polled {
+                    Poll::Ready(out) => {
+                        // asyncio's `__aexit__`: a body that raised anything (a
+                        // cancellation included) aborts the children.
+                        if out.is_err() && !inner.aborting.get() {
+                            inner.abort();
+                        }
+                        body.set(None);
+                        body_out = Some(out);
                     }
-                    body.set(None);
-                    body_out = Some(out);
-                }
-                Poll::Pending if stuck => {
-                    log::debug!(
-                        "taskloop: a task group dropped its body: it was cancelled while \
+                    Poll::Pending if stuck => {
+                        log::debug!(
+                            "taskloop: a task group dropped its body: it was cancelled while \
                          waiting on a future that cannot see cancellations"
-                    );
-                    body.set(None);
-                    body_dropped = true;
-                    if !inner.parent_cancel_requested.get() {
-                        // Someone else's request: the group reports it.
-                        cancel::state::take_for_delivery(h);
-                        foreign_cancel_seen = true;
+                        );
+                        body.set(None);
+                        body_dropped = true;
+                        if !inner.parent_cancel_requested.get() {
+                            // Someone else's request: the group reports it.
+                            cancel::state::take_for_delivery(h);
+                            foreign_cancel_seen = true;
+                        }
+                        if !inner.aborting.get() {
+                            inner.abort();
+                        }
                     }
-                    if !inner.aborting.get() {
-                        inner.abort();
-                    }
+                    Poll::Pending => {}
                 }
-                Poll::Pending => {}
             }
-        }
-        let body_finished = body_out.is_some() || body_dropped;
-        while inner.queue.pop().is_some() {
-            done += 1;
-        }
-        if body_finished {
-            if slot.deliver().is_err() && !inner.aborting.get() {
-                // An outside cancellation while waiting: abort, remember it.
-                foreign_cancel_seen = true;
-                inner.abort();
+            let body_finished = body_out.is_some() || body_dropped;
+            while inner.queue.pop().is_some() {
+                done += 1;
             }
-            if done == inner.children.borrow().len() {
-                return Poll::Ready(());
+            if body_finished {
+                if slot.deliver().is_err() && !inner.aborting.get() {
+                    // An outside cancellation while waiting: abort, remember it.
+                    foreign_cancel_seen = true;
+                    inner.abort();
+                }
+                if done == inner.children.borrow().len() {
+                    return Poll::Ready(());
+                }
             }
-        }
-        inner.queue.suspend(cx, body_finished.then_some(&mut slot))
-    })
-    .await;
-    guard.armed = false;
-    inner.closed.set(true);
-    inner.watches.borrow_mut().clear();
-
-    // The parent's cancellation state, as asyncio's `__aexit__` leaves it.
-    let delivered = CancelScope::delivered_inside(h);
-    let only_ours = scope.settle(h, inner.parent_cancel_requested.get());
-    let foreign = !only_ours || foreign_cancel_seen;
-    let mut failures = inner.failures.take();
-    let body_out = body_out.map(|out| {
-        out.map_err(|e| {
-            // An error that is the cancellation (`Cancelled` in its chain) is
-            // the body's reaction to it; any other is a failure.
-            let error: BoxError = e.into();
-            if !crate::is_cancelled(&*error) {
-                failures.push(Failure::error(None, error));
-            }
+            inner.queue.suspend(cx, body_finished.then_some(&mut slot))
         })
-    });
-    let result = if !failures.is_empty() {
-        if foreign && delivered {
-            // 3.13 (gh-116720): errors win, but the outside cancellation is
-            // requested again so the parent's next checkpoint sees it.
-            cancel::state::redeliver(h);
-        }
-        Err(GroupError::Failed(failures))
-    } else if foreign || inner.cancelled_by_user.get() {
-        Err(GroupError::Cancelled)
-    } else {
-        match body_out {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(_)) | None => Err(GroupError::Cancelled),
-        }
-    };
-    scope.exit(h);
-    result
+        .await;
+        guard.armed = false;
+        inner.closed.set(true);
+        inner.watches.borrow_mut().clear();
+
+        // The parent's cancellation state, as asyncio's `__aexit__` leaves it.
+        let delivered = CancelScope::delivered_inside(h);
+        let only_ours = scope.settle(h, inner.parent_cancel_requested.get());
+        let foreign = !only_ours || foreign_cancel_seen;
+        let mut failures = inner.failures.take();
+        let body_out = body_out.map(|out| {
+            out.map_err(|e| {
+                // An error that is the cancellation (`Cancelled` in its chain) is
+                // the body's reaction to it; any other is a failure.
+                let error: BoxError = e.into();
+                if !crate::is_cancelled(&*error) {
+                    failures.push(Failure::error(None, error));
+                }
+            })
+        });
+        let result = if !failures.is_empty() {
+            if foreign && delivered {
+                // 3.13 (gh-116720): errors win, but the outside cancellation is
+                // requested again so the parent's next checkpoint sees it.
+                cancel::state::redeliver(h);
+            }
+            Err(GroupError::Failed(failures))
+        } else if foreign || inner.cancelled_by_user.get() {
+            Err(GroupError::Cancelled)
+        } else {
+            match body_out {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(_)) | None => Err(GroupError::Cancelled),
+            }
+        };
+        scope.exit(h);
+        result
+    })
 }
 
 /// Undoes a group's effects if its scope is dropped before it finished.
@@ -337,19 +345,16 @@ impl TaskGroup {
             let me = || crate::current_task().expect("a task-group child runs in its task");
             // Catch a panic only to record it (with its message), then let
             // it go on to make the task panicked as usual.
-            let out =
-                poll_fn(
-                    |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                        Ok(poll) => poll,
-                        Err(payload) => {
-                            let message = crate::task::panic_message(&*payload)
-                                .unwrap_or_else(|| "<non-string panic payload>".to_owned());
-                            inner.fail(Failure::panic(Some(FailedTask::from(&me())), message));
-                            resume_unwind(payload)
-                        }
-                    },
-                )
-                .await;
+            let out = poll_fn(|cx| match crate::task::poll_caught(future.as_mut(), cx) {
+                Ok(poll) => poll,
+                Err(payload) => {
+                    let message = crate::task::panic_message(&*payload)
+                        .unwrap_or_else(|| "<non-string panic payload>".to_owned());
+                    inner.fail(Failure::panic(Some(FailedTask::from(&me())), message));
+                    resume_unwind(payload)
+                }
+            })
+            .await;
             let error: BoxError = match out {
                 Ok(v) => return v,
                 Err(e) => e.into(),

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::cancel::{CancelSlot, Cancelled};
+use crate::task::WaitKind;
 use crate::task::{Task, TaskError};
 
 /// Awaits `task` while protecting it from the awaiting task's cancellation:
@@ -39,7 +40,7 @@ use crate::task::{Task, TaskError};
 pub fn shield<T>(task: &mut Task<T>) -> Shield<'_, T> {
     Shield {
         task,
-        slot: CancelSlot::new(),
+        slot: CancelSlot::new(WaitKind::Task),
         waiting: false,
     }
 }
@@ -59,6 +60,7 @@ pub struct Shield<'a, T> {
 impl<T> Future for Shield<'_, T> {
     type Output = Result<Result<T, TaskError>, Cancelled>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.task.is_done() {

@@ -376,37 +376,50 @@ impl ScopeState {
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, TimeoutError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        /// What a turn of the loop below does next.
+        enum Step<T> {
+            Return(T),
+            Repoll,
+            Wait,
+        }
+        const OUTSIDE: &str = "a taskloop timeout or wait_for was polled outside a taskloop task";
         let this = self.project();
         let scope = this.scope;
         let mut future = this.future;
-        current_task::with(|cur| {
-            match &scope.task {
-                Some(task) => assert!(
-                    task == cur,
-                    "a taskloop timeout scope was polled by a task other than the one it was entered in"
-                ),
-                None if scope.shared.state.get() == State::Created => scope.enter(cur),
-                None => panic!("`Timeout` polled after completion"),
-            }
-            let h = cur.header();
-            // When the deadline has already passed at the first pending poll
-            // (asyncio's `timeout <= 0` path), the inner future is polled once
-            // more at once, so the cancellation reaches it (or the task it
-            // awaits, which then never starts) before anything else runs. A
-            // timer that fires later does not re-poll: as in asyncio, every
-            // scope whose deadline passed requests its cancellation before the
-            // inner code runs again (that is what the nesting rule counts on).
-            let mut repolled = false;
-            loop {
-                let Some(inner) = future.as_mut().as_pin_mut() else {
-                    unreachable!("the inner future is only dropped when the scope finishes")
-                };
-                // Whether the inner future reaches a checkpoint in this poll,
-                // told apart from the rest of the task's poll.
-                let (polled, stuck) = cancel::state::poll_inline(h, || inner.poll(cx));
+        current_task::with(|cur| match &scope.task {
+            Some(task) => assert!(
+                task == cur,
+                "a taskloop timeout scope was polled by a task other than the one it was entered in"
+            ),
+            None if scope.shared.state.get() == State::Created => scope.enter(cur),
+            None => panic!("`Timeout` polled after completion"),
+        })
+        .unwrap_or_else(|| panic!("{OUTSIDE}"));
+        // When the deadline has already passed at the first pending poll
+        // (asyncio's `timeout <= 0` path), the inner future is polled once
+        // more at once, so the cancellation reaches it (or the task it
+        // awaits, which then never starts) before anything else runs. A
+        // timer that fires later does not re-poll: as in asyncio, every
+        // scope whose deadline passed requests its cancellation before the
+        // inner code runs again (that is what the nesting rule counts on).
+        let mut repolled = false;
+        loop {
+            let Some(inner) = future.as_mut().as_pin_mut() else {
+                unreachable!("the inner future is only dropped when the scope finishes")
+            };
+            // Whether the inner future reaches a checkpoint in this poll,
+            // told apart from the rest of the task's poll. It is polled here,
+            // outside any closure, so that a checkpoint polled directly
+            // (`wait_for(task, d)`) records the `.await` of this scope.
+            let inline = cancel::state::InlinePoll::begin_current();
+            let polled = inner.poll(cx);
+            let stuck = inline.end_current(polled.is_pending());
+            let step = current_task::with(|cur| {
+                let h = cur.header();
                 if let Poll::Ready(v) = polled {
-                    return Poll::Ready(scope.finish(h, Some(v)));
+                    return Step::Return(scope.finish(h, Some(v)));
                 }
                 if stuck {
                     // Polled with a cancellation outstanding, the inner
@@ -420,7 +433,7 @@ impl<F: Future> Future for Timeout<F> {
                         // the task has seen it.
                         cancel::state::take_for_delivery(h);
                     }
-                    return Poll::Ready(scope.finish::<F::Output>(h, None));
+                    return Step::Return(scope.finish::<F::Output>(h, None));
                 }
                 if scope.task.is_none() {
                     // The scope now outlives this poll: keep a counted reference.
@@ -430,26 +443,29 @@ impl<F: Future> Future for Timeout<F> {
                     && scope.check_deadline(cur, cx) == Expiry::AtOnce
                     && !repolled
                 {
-                    repolled = true;
-                    continue;
+                    return Step::Repoll;
                 }
-                break;
-            }
-            if scope.shared.state.get() == State::Expiring {
-                if let Some(grace) = scope.grace {
-                    let t = scope
-                        .grace_timer
-                        .get_or_insert_with(|| TimerEntry::after(grace));
-                    if t.poll_expired(cx).is_ready() {
-                        // Dropped in place: the pin promise is kept.
-                        future.set(None);
-                        return Poll::Ready(scope.finish::<F::Output>(h, None));
+                if scope.shared.state.get() == State::Expiring {
+                    if let Some(grace) = scope.grace {
+                        let t = scope
+                            .grace_timer
+                            .get_or_insert_with(|| TimerEntry::after(grace));
+                        if t.poll_expired(cx).is_ready() {
+                            // Dropped in place: the pin promise is kept.
+                            future.set(None);
+                            return Step::Return(scope.finish::<F::Output>(h, None));
+                        }
                     }
                 }
+                Step::Wait
+            })
+            .unwrap_or_else(|| panic!("{OUTSIDE}"));
+            match step {
+                Step::Return(out) => return Poll::Ready(out),
+                Step::Repoll => repolled = true,
+                Step::Wait => return Poll::Pending,
             }
-            Poll::Pending
-        })
-        .unwrap_or_else(|| panic!("a taskloop timeout or wait_for was polled outside a taskloop task"))
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::done::watch_all;
 use super::error::WaitError;
 use crate::cancel::CancelSlot;
+use crate::task::WaitKind;
 use crate::task::{Task, TaskRef};
 use crate::timer::TimerEntry;
 
@@ -196,16 +197,19 @@ pub struct Waited<W> {
 /// });
 /// # Ok::<_, std::io::Error>(())
 /// ```
-pub async fn wait<W, I>(
+#[track_caller]
+pub fn wait<W, I>(
     tasks: I,
     timeout: impl Into<Option<Duration>>,
     return_when: ReturnWhen,
-) -> Result<Waited<W>, WaitError<W>>
+) -> impl std::future::Future<Output = Result<Waited<W>, WaitError<W>>>
 where
     W: Waitable,
     I: IntoIterator<Item = W>,
 {
-    wait_with(tasks, timeout.into(), return_when, W::has_failed).await
+    crate::task::current_task::at_caller(async move {
+        wait_with(tasks, timeout.into(), return_when, W::has_failed).await
+    })
 }
 
 /// [`wait`] with [`ReturnWhen::AllCompleted`], for any task handles: the
@@ -226,15 +230,18 @@ where
 /// assert_eq!(waited.done.len(), 1);
 /// # });
 /// ```
-pub async fn wait_all<W, I>(
+#[track_caller]
+pub fn wait_all<W, I>(
     tasks: I,
     timeout: impl Into<Option<Duration>>,
-) -> Result<Waited<W>, WaitError<W>>
+) -> impl std::future::Future<Output = Result<Waited<W>, WaitError<W>>>
 where
     W: TaskHandle,
     I: IntoIterator<Item = W>,
 {
-    wait_with(tasks, timeout.into(), ReturnWhen::AllCompleted, |_| false).await
+    crate::task::current_task::at_caller(async move {
+        wait_with(tasks, timeout.into(), ReturnWhen::AllCompleted, |_| false).await
+    })
 }
 
 /// [`wait`] with [`ReturnWhen::FirstCompleted`], for any task handles: the
@@ -245,15 +252,18 @@ where
 ///
 /// # Cancellation
 /// As for [`wait`].
-pub async fn wait_first<W, I>(
+#[track_caller]
+pub fn wait_first<W, I>(
     tasks: I,
     timeout: impl Into<Option<Duration>>,
-) -> Result<Waited<W>, WaitError<W>>
+) -> impl std::future::Future<Output = Result<Waited<W>, WaitError<W>>>
 where
     W: TaskHandle,
     I: IntoIterator<Item = W>,
 {
-    wait_with(tasks, timeout.into(), ReturnWhen::FirstCompleted, |_| false).await
+    crate::task::current_task::at_caller(async move {
+        wait_with(tasks, timeout.into(), ReturnWhen::FirstCompleted, |_| false).await
+    })
 }
 
 /// The wait itself; `failed` classifies a done task for `FirstException`.
@@ -272,7 +282,7 @@ where
         return Err(WaitError::Empty);
     }
     let mut timer = timeout.map(TimerEntry::after);
-    let mut slot = CancelSlot::new();
+    let mut slot = CancelSlot::new(WaitKind::Task);
     let mut completed = 0;
     let mut suspended = false;
     let outcome = poll_fn(|cx| {

@@ -377,6 +377,7 @@ impl<T, O: Order<T>> Unpin for Put<'_, T, O> {}
 impl<T, O: Order<T>> Future for Put<'_, T, O> {
     type Output = Result<Result<(), QueueShutDown<T>>, Cancelled>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let granted = ready!(Pin::new(&mut this.inner).poll(cx))?;
@@ -422,6 +423,7 @@ pub struct Get<'a, T, O: Order<T> = Fifo> {
 impl<T, O: Order<T>> Future for Get<'_, T, O> {
     type Output = Result<Result<T, QueueShutDown>, Cancelled>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let waiter = this
@@ -470,6 +472,7 @@ pub struct Join<'a, T, O: Order<T> = Fifo> {
 impl<T, O: Order<T>> Future for Join<'_, T, O> {
     type Output = Result<(), Cancelled>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.inner).poll(cx)
     }

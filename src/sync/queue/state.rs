@@ -291,6 +291,7 @@ pub(super) type BorrowedGetWaiter<'a, T, O> = GetWaiter<'a, T, O, &'a RefCell<St
 /// Polls a getter's wait and settles what it returns: an item taken frees
 /// room for a putter; an item dropped by an immediate shutdown is dropped
 /// here, after the borrow.
+#[track_caller]
 pub(crate) fn poll_get<T, O: Order<T>, C: CellRef<State<T, O>>>(
     waiter: &mut GetWaiter<'_, T, O, C>,
     cell: &RefCell<State<T, O>>,
