@@ -16,6 +16,7 @@ mod runner;
 mod shared;
 pub(crate) mod shuffle;
 mod spawn;
+mod watchdog;
 
 pub(crate) use dump::{GroupMembers, register_group};
 pub use dump::{TaskDump, TaskInfo, TaskState};
@@ -306,13 +307,26 @@ impl Builder {
     /// blocks the loop longer than the [threshold](Self::slow_poll_threshold),
     /// naming the task and where it was spawned; list the tasks still pending
     /// when the runtime is dropped.
+    ///
+    /// A poll that *never* returns (a task blocked in a synchronous call, a
+    /// deadlock inside user code) is reported while it still runs: at the
+    /// first `block_on` the runtime starts a watchdog thread
+    /// (`taskloop-watchdog`), which looks every half threshold and warns once
+    /// per stuck poll, with the task's name, id and spawn site and the loop's
+    /// thread. It reads only what the loop publishes at each poll (three
+    /// atomic stores at the start, one at the end) and never touches a task;
+    /// it is stopped and joined when the runtime is dropped. Without debug
+    /// mode there is no thread and nothing is published.
     #[must_use = "builder methods return the changed builder"]
     pub fn debug(mut self, on: bool) -> Builder {
         self.config.debug = on;
         self
     }
 
-    /// The slow-poll threshold of debug mode (default 100 ms).
+    /// The slow-poll threshold of debug mode (default 100 ms): a longer poll
+    /// or done-callback is reported when it returns, and a poll still
+    /// running after it is reported by the watchdog (see
+    /// [`debug`](Self::debug)).
     #[must_use = "builder methods return the changed builder"]
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
         self.config.slow_poll = threshold;

@@ -23,7 +23,9 @@ pub use handle::{Task, TaskId, TaskRef};
 pub(crate) use error::panic_message;
 pub(crate) use handle::take_join_slot;
 pub(crate) use header::{DoneCallback, Header};
-pub(crate) use hooks::{CancelWaker, DoneWatcher, WakerSlot, report, run_caught, wake_caught};
+pub(crate) use hooks::{
+    CancelWaker, DoneWatcher, Label, WakerSlot, report, run_caught, wake_caught,
+};
 pub(crate) use raw::{Notified, Outcome};
 pub(crate) use registry::{Registry, Schedule};
 
