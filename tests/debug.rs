@@ -267,3 +267,33 @@ fn taskloop_debug_accepts_the_usual_spellings() {
     // SAFETY: as above.
     unsafe { std::env::remove_var("TASKLOOP_DEBUG") };
 }
+
+#[test]
+fn taskloop_dump_signal_names_the_signal_with_or_without_sig() {
+    // The environment is process-wide: set it only under the serial lock.
+    let _g = capture();
+    for (value, kind) in [
+        ("SIGUSR1", "Some(SIGUSR1)"),
+        ("usr2", "Some(SIGUSR2)"),
+        ("SigQuit", "Some(SIGQUIT)"),
+        ("SIGKILL", "None"),
+    ] {
+        // SAFETY: the tests of this file are serialised by `capture`, and no
+        // other thread of this process reads the environment meanwhile.
+        unsafe { std::env::set_var("TASKLOOP_DUMP_SIGNAL", value) };
+        let debug = format!("{:?}", Runtime::builder());
+        assert!(
+            debug.contains(&format!("dump_signal: {kind}")),
+            "{value}: {debug}"
+        );
+    }
+    assert!(
+        records()
+            .iter()
+            .any(|r| r.starts_with("WARN") && r.contains("\"SIGKILL\" names no signal")),
+        "{:?}",
+        records()
+    );
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("TASKLOOP_DUMP_SIGNAL") };
+}

@@ -71,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) graceful_sigterm: bool,
     /// `run`: how long the shutdown waits for the pending tasks' clean-up.
     pub(crate) shutdown_timeout: Duration,
+    /// A signal that prints a task dump on standard error, when opted in.
+    pub(crate) dump_signal: Option<crate::signal::SignalKind>,
 }
 
 /// A callback run on the loop thread after a stall is reported.
@@ -117,6 +119,8 @@ pub(crate) struct Core {
     shutting_down: Cell<bool>,
     /// The blocking pool, started at the first `to_thread`.
     blocking: std::cell::OnceCell<Arc<crate::blocking::pool::Pool>>,
+    /// The listener of `Builder::dump_on_signal`, installed by `build`.
+    pub(crate) dump_on_signal: std::cell::OnceCell<super::dump_signal::DumpOnSignal>,
     /// Debug mode: reports a poll that does not return (`None` otherwise).
     pub(crate) watchdog: Option<super::watchdog::Watchdog>,
     /// Options.
@@ -148,6 +152,7 @@ impl Core {
             groups: Default::default(),
             shutting_down: Cell::new(false),
             blocking: std::cell::OnceCell::new(),
+            dump_on_signal: std::cell::OnceCell::new(),
             watchdog: config
                 .debug
                 .then(|| super::watchdog::Watchdog::new(config.slow_poll)),
@@ -281,6 +286,11 @@ impl Core {
             || self.shared().is_notified(),
             || self.report_stall(),
         );
+        if let Some(trigger) = self.dump_on_signal.get() {
+            if trigger.delivered() {
+                trigger.print(self);
+            }
+        }
     }
 
     /// Polls up to `max_batch` tasks taken with `pop`, callbacks between
