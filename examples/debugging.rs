@@ -6,6 +6,12 @@
 //!   program; it passes unshuffled. With `TASKLOOP_SEED=<n>` the schedule is
 //!   shuffled, some seeds make it fail, and the seed is reported so that the
 //!   failure can be replayed.
+//! * `cargo run --example debugging -- stuck` blocks the loop in a
+//!   synchronous call in debug mode: the watchdog reports the poll while it
+//!   still runs, the slow-poll warning follows when it returns.
+//! * `cargo run --example debugging -- signal` runs a small service with
+//!   `Builder::dump_on_signal(SIGUSR1)`: `kill -USR1 <pid>` prints its task
+//!   dump on stderr, Ctrl-C ends it.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,8 +21,11 @@ use taskloop::time::sleep;
 use taskloop::{BoxError, Runtime, spawn_named, task_group, yield_now};
 
 fn main() -> Result<(), BoxError> {
-    if std::env::args().nth(1).as_deref() == Some("race") {
-        return race();
+    match std::env::args().nth(1).as_deref() {
+        Some("race") => return race(),
+        Some("stuck") => return stuck(),
+        Some("signal") => return on_signal(),
+        _ => {}
     }
     let rt = Runtime::builder().virtual_time(true).debug(true).build()?;
     rt.block_on(async {
@@ -70,4 +79,45 @@ fn race() -> Result<(), BoxError> {
         println!("worker used {name}");
         Ok(())
     })
+}
+
+/// A poll that blocks the loop in a synchronous call, seen by the watchdog
+/// while it runs.
+fn stuck() -> Result<(), BoxError> {
+    let rt = Runtime::builder()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(100))
+        .build()?;
+    rt.block_on(async {
+        let legacy = spawn_named("legacy client", async {
+            // A synchronous call inside async code: the loop stops here.
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        legacy.await?;
+        Ok(())
+    })
+}
+
+/// A service that prints its task dump on SIGUSR1.
+fn on_signal() -> Result<(), BoxError> {
+    taskloop::Runtime::builder()
+        .debug(true)
+        .dump_on_signal(taskloop::signal::SignalKind::user_defined1())
+        .run(async {
+            let pid = std::process::id();
+            println!("pid {pid}: `kill -USR1 {pid}` prints the task dump, Ctrl-C ends");
+            let _metrics = spawn_named("metrics", async {
+                while sleep(Duration::from_secs(60)).await.is_ok() {}
+            });
+            // Until Ctrl-C cancels it.
+            let _ = task_group(|tg| async move {
+                tg.spawn_named("listener", async { sleep(Duration::from_secs(3600)).await })?;
+                tg.spawn_named("cache refresh", async {
+                    sleep(Duration::from_secs(300)).await
+                })?;
+                Ok::<_, BoxError>(())
+            })
+            .await;
+        })?;
+    Ok(())
 }

@@ -1,17 +1,20 @@
-//! Debug mode (asyncio's `PYTHONASYNCIODEBUG`): slow polls and tasks pending
-//! at shutdown are reported through `log`, naming the task and where it was
-//! spawned. Also asyncio's "Task exception was never retrieved".
+//! Debug mode (asyncio's `PYTHONASYNCIODEBUG`): slow polls (also while they
+//! still run, from the watchdog thread) and tasks pending at shutdown are
+//! reported through `log`, naming the task and where it was spawned. Also
+//! asyncio's "Task exception was never retrieved".
 //!
 //! One test per process-wide logger: this file installs a capturing logger
 //! once and serialises the tests that read it.
 
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
 use taskloop::Runtime;
 
 /// Every record logged in this process, as "LEVEL message".
 static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Notified at each record (a test waits for one from another thread).
+static RECORDED: Condvar = Condvar::new();
 /// Serialises the tests (they share the logger).
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -27,6 +30,7 @@ impl log::Log for Capture {
             .lock()
             .unwrap()
             .push(format!("{} {}", record.level(), record.args()));
+        RECORDED.notify_all();
     }
 
     fn flush(&self) {}
@@ -46,6 +50,15 @@ fn capture() -> MutexGuard<'static, ()> {
 
 fn records() -> Vec<String> {
     RECORDS.lock().unwrap().clone()
+}
+
+/// Blocks until a record containing `what` was logged; returns it.
+fn wait_for_record(what: &str) -> String {
+    let records = RECORDS.lock().unwrap();
+    let records = RECORDED
+        .wait_while(records, |r| !r.iter().any(|r| r.contains(what)))
+        .unwrap();
+    records.iter().find(|r| r.contains(what)).unwrap().clone()
 }
 
 // asyncio debug mode: "Executing <Task ...> took 0.101 seconds"
@@ -72,6 +85,57 @@ fn a_poll_longer_than_the_threshold_is_reported_with_the_task_name_and_spawn_sit
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("blocker"), "{}", warnings[0]);
     assert!(warnings[0].contains("tests/debug.rs"), "{}", warnings[0]);
+}
+
+// The issue's "a poll that never returns is reported while it is still
+// running": the task blocks (a synchronous channel receive) until the
+// watchdog's report has been logged, so the report cannot be after the fact.
+#[test]
+fn the_watchdog_reports_a_poll_that_has_not_returned_while_it_still_runs() {
+    let _g = capture();
+    let rt = Runtime::builder()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let (unblock, blocked) = std::sync::mpsc::channel::<()>();
+    let releaser = std::thread::spawn(move || {
+        let report = wait_for_record("without returning");
+        unblock.send(()).unwrap();
+        report
+    });
+    rt.block_on(async move {
+        let t = taskloop::spawn(async move {
+            // Never returns by itself: only the report above releases it.
+            blocked.recv().unwrap();
+        });
+        t.set_name("stuck in recv");
+        t.await.unwrap();
+    });
+    let report = releaser.join().unwrap();
+    assert!(report.starts_with("WARN"), "{report}");
+    assert!(
+        report.contains("task stuck in recv (#2) spawned at tests/debug.rs:"),
+        "{report}"
+    );
+    assert!(
+        report.contains("has been running for") && report.contains("synchronous call"),
+        "{report}"
+    );
+    let thread = std::thread::current().name().unwrap().to_owned();
+    assert!(report.contains(&format!("on thread {thread}")), "{report}");
+    let all = records();
+    let watchdog: Vec<_> = all
+        .iter()
+        .filter(|r| r.contains("without returning"))
+        .collect();
+    assert_eq!(watchdog.len(), 1, "once per stuck poll: {all:#?}");
+    // Once it returned, the after-the-fact warning too.
+    let after: Vec<_> = all
+        .iter()
+        .filter(|r| r.contains("stuck in recv") && r.contains("blocked the loop"))
+        .collect();
+    assert_eq!(after.len(), 1, "{all:#?}");
 }
 
 #[test]
@@ -202,4 +266,34 @@ fn taskloop_debug_accepts_the_usual_spellings() {
     }
     // SAFETY: as above.
     unsafe { std::env::remove_var("TASKLOOP_DEBUG") };
+}
+
+#[test]
+fn taskloop_dump_signal_names_the_signal_with_or_without_sig() {
+    // The environment is process-wide: set it only under the serial lock.
+    let _g = capture();
+    for (value, kind) in [
+        ("SIGUSR1", "Some(SIGUSR1)"),
+        ("usr2", "Some(SIGUSR2)"),
+        ("SigQuit", "Some(SIGQUIT)"),
+        ("SIGKILL", "None"),
+    ] {
+        // SAFETY: the tests of this file are serialised by `capture`, and no
+        // other thread of this process reads the environment meanwhile.
+        unsafe { std::env::set_var("TASKLOOP_DUMP_SIGNAL", value) };
+        let debug = format!("{:?}", Runtime::builder());
+        assert!(
+            debug.contains(&format!("dump_signal: {kind}")),
+            "{value}: {debug}"
+        );
+    }
+    assert!(
+        records()
+            .iter()
+            .any(|r| r.starts_with("WARN") && r.contains("\"SIGKILL\" names no signal")),
+        "{:?}",
+        records()
+    );
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("TASKLOOP_DUMP_SIGNAL") };
 }

@@ -437,3 +437,37 @@ fn ctrl_c_resolves_at_the_next_sigint_under_block_on() {
     assert!(status.success(), "{out:#?}");
     assert!(has(&out, "got ctrl-c"), "{out:#?}");
 }
+
+// Issue 16's signal trigger: `Builder::dump_on_signal` prints the live task
+// dump on stderr at each delivery, and changes nothing else: the loop still
+// ends when the main task does.
+#[test]
+fn dump_on_signal_prints_the_task_dump_on_stderr_at_each_delivery() {
+    if is_child() {
+        let rt = taskloop::Runtime::builder()
+            .dump_on_signal(SignalKind::user_defined1())
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let _napping = taskloop::spawn_named("napping", sleep(Duration::from_secs(600)));
+            let mut done = signal(SignalKind::user_defined2()).unwrap();
+            println!("ready");
+            done.recv().await.unwrap();
+        });
+        println!("main returned");
+        return;
+    }
+    let mut run = Run::start("dump_on_signal_prints_the_task_dump_on_stderr_at_each_delivery");
+    run.expect("ready");
+    for _ in 0..2 {
+        run.kill("USR1");
+        run.expect("stderr: taskloop: task dump on SIGUSR1 (loop thread");
+        run.expect("stderr: └── napping (#2) [");
+    }
+    run.kill("USR2");
+    let (status, out, _) = run.finish(Duration::from_secs(20));
+    assert!(status.success(), "{out:#?}");
+    assert!(has(&out, "main returned"), "{out:#?}");
+    let dumps = out.iter().filter(|l| l.contains("task dump on")).count();
+    assert_eq!(dumps, 2, "{out:#?}");
+}

@@ -96,8 +96,9 @@ impl Driver {
                 None
             } else if self.timers.advance_virtual() {
                 return;
-            } else if !has_sources {
-                // No timer, or a paused clock: only another thread can help.
+            } else if !has_active {
+                // No timer, or a paused clock: only another thread (or a
+                // signal, whose passive pipe does not count) can help.
                 return self.wait_stalled(ready, notified, on_stall);
             } else {
                 None

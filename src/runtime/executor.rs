@@ -71,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) graceful_sigterm: bool,
     /// `run`: how long the shutdown waits for the pending tasks' clean-up.
     pub(crate) shutdown_timeout: Duration,
+    /// A signal that prints a task dump on standard error, when opted in.
+    pub(crate) dump_signal: Option<crate::signal::SignalKind>,
 }
 
 /// A callback run on the loop thread after a stall is reported.
@@ -117,6 +119,10 @@ pub(crate) struct Core {
     shutting_down: Cell<bool>,
     /// The blocking pool, started at the first `to_thread`.
     blocking: std::cell::OnceCell<Arc<crate::blocking::pool::Pool>>,
+    /// The listener of `Builder::dump_on_signal`, installed by `build`.
+    pub(crate) dump_on_signal: std::cell::OnceCell<super::dump_signal::DumpOnSignal>,
+    /// Debug mode: reports a poll that does not return (`None` otherwise).
+    pub(crate) watchdog: Option<super::watchdog::Watchdog>,
     /// Options.
     pub(crate) config: Config,
 }
@@ -146,6 +152,10 @@ impl Core {
             groups: Default::default(),
             shutting_down: Cell::new(false),
             blocking: std::cell::OnceCell::new(),
+            dump_on_signal: std::cell::OnceCell::new(),
+            watchdog: config
+                .debug
+                .then(|| super::watchdog::Watchdog::new(config.slow_poll)),
             config,
         })
     }
@@ -231,16 +241,23 @@ impl Core {
         task
     }
 
-    /// Debug mode: stamps a task with its spawn time (its age in a dump).
+    /// Debug mode: stamps a task with its spawn time (its age in a dump)
+    /// and gives the watchdog its label.
     pub(crate) fn record_spawn_time(&self, task: &TaskRef) {
         if self.config.debug {
             let now = self.driver.timers.clock.now();
             task.header().with_extras(|e| e.spawned_time = Some(now));
         }
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.track(task);
+        }
     }
 
     /// Turns the loop until `done()` holds.
     pub(crate) fn run_until(&self, mut done: impl FnMut() -> bool) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.start();
+        }
         while !done() {
             self.turn(&mut done);
         }
@@ -269,6 +286,11 @@ impl Core {
             || self.shared().is_notified(),
             || self.report_stall(),
         );
+        if let Some(trigger) = self.dump_on_signal.get() {
+            if trigger.delivered() {
+                trigger.print(self);
+            }
+        }
     }
 
     /// Polls up to `max_batch` tasks taken with `pop`, callbacks between
@@ -319,9 +341,12 @@ impl Core {
             return;
         }
         h.update_flags(|f| f.with(Flags::STARTED).without(Flags::PARKED));
-        let started = self.config.debug.then(Instant::now);
+        // Debug mode: the watchdog sees the poll while it runs, the
+        // slow-poll warning after it returned.
+        let started = self.watchdog.as_ref().map(|w| w.poll_started(h.id));
         let (poll, self_woken) = task.poll();
-        if let Some(started) = started {
+        if let (Some(watchdog), Some(started)) = (&self.watchdog, started) {
+            watchdog.poll_ended();
             self.report_slow_poll(&task, started.elapsed());
         }
         match poll {
@@ -356,6 +381,9 @@ impl Core {
 
     /// Records a finished task and queues its done-callbacks.
     pub(crate) fn complete(&self, task: &TaskRef, outcome: Outcome) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.untrack(task.header().id);
+        }
         for cb in self.registry.complete(task, outcome) {
             self.call_soon(task.clone(), cb);
         }
@@ -458,6 +486,9 @@ impl Core {
     /// Drops every task's future and frees every task (the runtime's drop).
     pub(crate) fn shutdown(&self) {
         self.shutting_down.set(true);
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.stop();
+        }
         drop(self.shared().close());
         if let Some(pool) = self.blocking.get() {
             pool.shutdown();

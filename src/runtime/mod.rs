@@ -10,12 +10,14 @@
 pub(crate) mod context;
 mod driver;
 mod dump;
+mod dump_signal;
 pub(crate) mod executor;
 mod handle;
 mod runner;
 mod shared;
 pub(crate) mod shuffle;
 mod spawn;
+mod watchdog;
 
 pub(crate) use dump::{GroupMembers, register_group};
 pub use dump::{TaskDump, TaskInfo, TaskState, WaitsOn};
@@ -250,8 +252,10 @@ impl Default for Builder {
 
 impl Builder {
     /// Default options; debug mode is on if `TASKLOOP_DEBUG` is set to `1`,
-    /// `true`, `yes` or `on` (any case), and [schedule
-    /// shuffling](Self::shuffle) if `TASKLOOP_SEED` holds a seed.
+    /// `true`, `yes` or `on` (any case), [schedule
+    /// shuffling](Self::shuffle) if `TASKLOOP_SEED` holds a seed, and
+    /// [dumps on a signal](Self::dump_on_signal) if `TASKLOOP_DUMP_SIGNAL`
+    /// names one (`SIGUSR1`, `usr1`, `SIGQUIT`, …).
     pub fn new() -> Builder {
         Builder {
             config: Config {
@@ -272,6 +276,7 @@ impl Builder {
                 ctrl_c: true,
                 graceful_sigterm: false,
                 shutdown_timeout: Duration::from_secs(5),
+                dump_signal: dump_signal_from_env(),
             },
         }
     }
@@ -306,13 +311,26 @@ impl Builder {
     /// blocks the loop longer than the [threshold](Self::slow_poll_threshold),
     /// naming the task and where it was spawned; list the tasks still pending
     /// when the runtime is dropped.
+    ///
+    /// A poll that *never* returns (a task blocked in a synchronous call, a
+    /// deadlock inside user code) is reported while it still runs: at the
+    /// first `block_on` the runtime starts a watchdog thread
+    /// (`taskloop-watchdog`), which looks every half threshold and warns once
+    /// per stuck poll, with the task's name, id and spawn site and the loop's
+    /// thread. It reads only what the loop publishes at each poll (three
+    /// atomic stores at the start, one at the end) and never touches a task;
+    /// it is stopped and joined when the runtime is dropped. Without debug
+    /// mode there is no thread and nothing is published.
     #[must_use = "builder methods return the changed builder"]
     pub fn debug(mut self, on: bool) -> Builder {
         self.config.debug = on;
         self
     }
 
-    /// The slow-poll threshold of debug mode (default 100 ms).
+    /// The slow-poll threshold of debug mode (default 100 ms): a longer poll
+    /// or done-callback is reported when it returns, and a poll still
+    /// running after it is reported by the watchdog (see
+    /// [`debug`](Self::debug)).
     #[must_use = "builder methods return the changed builder"]
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
         self.config.slow_poll = threshold;
@@ -473,6 +491,52 @@ impl Builder {
         self
     }
 
+    /// Prints a [task dump](Runtime::dump) on standard error each time the
+    /// process receives `signal` while this runtime lives (opt-in; `None`,
+    /// the default, turns it off): a running program can be asked "where is
+    /// it stuck?" with `kill -USR1 <pid>` (Go and the JVM answer SIGQUIT
+    /// with their goroutine and thread dumps). `Builder::new()` takes the
+    /// signal from `TASKLOOP_DUMP_SIGNAL` (`SIGUSR1` or `usr1`, any case).
+    ///
+    /// The dump goes to standard error, whole, in one write, whether or not
+    /// a logger is installed (whoever sent the signal wants to see it; a
+    /// log filter must not hide it). It starts with `taskloop: task dump on
+    /// SIGUSR1 (loop thread …):`, then the tree as [`TaskDump`] displays it.
+    ///
+    /// Nothing else changes: the listener is not a task (it never shows in
+    /// a dump, `all_tasks` or a shutdown), does not keep the loop awake
+    /// (`block_on` returns when its future does, and a deadlock is still
+    /// reported as a stall), and other listeners of the same signal still
+    /// get every delivery. The dump is written on the loop thread between
+    /// two polls, so a task that blocks the loop delays it until its poll
+    /// returns (in [debug mode](Self::debug) the watchdog reports such a
+    /// poll meanwhile). While the runtime lives, the signal no longer has
+    /// its default action; once it is dropped, the signal's default action
+    /// comes back (see [`crate::signal`]). SIGUSR1, SIGUSR2 and SIGQUIT are
+    /// the sensible choices; SIGINT works too, and leaves Ctrl-C's handling
+    /// by [`run`](Self::run) as it is.
+    ///
+    /// # Examples
+    /// ```
+    /// use taskloop::signal::SignalKind;
+    /// let rt = taskloop::Runtime::builder()
+    ///     .dump_on_signal(SignalKind::user_defined1())
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     let _worker = taskloop::spawn_named("worker", std::future::pending::<()>());
+    ///     // `kill -USR1 <pid>` now prints the main task and `worker` on stderr.
+    /// });
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    #[must_use = "builder methods return the changed builder"]
+    pub fn dump_on_signal(
+        mut self,
+        signal: impl Into<Option<crate::signal::SignalKind>>,
+    ) -> Builder {
+        self.config.dump_signal = signal.into();
+        self
+    }
+
     /// Builds a runtime with these options and runs `main` on it the way
     /// [`run`] does: SIGINT handling (unless [turned off](Self::ctrl_c));
     /// after `main` completes, every pending task is cancelled and awaited
@@ -540,12 +604,19 @@ impl Builder {
     /// Builds the runtime.
     ///
     /// # Errors
-    /// If the OS refuses to create the poller or its waker.
+    /// If the OS refuses to create the poller or its waker, or (with
+    /// [`dump_on_signal`](Self::dump_on_signal)) the signal handler.
     #[must_use = "a builder does nothing until it builds or runs a runtime"]
     pub fn build(self) -> io::Result<Runtime> {
         let core = Rc::new(Core::new(self.config)?);
         context::register(core.owner(), core.soon());
-        Ok(Runtime { core })
+        let rt = Runtime { core };
+        // Miri cannot install signal handlers (a foreign `sigaction`).
+        if let Some(kind) = rt.core.config.dump_signal.filter(|_| !cfg!(miri)) {
+            let trigger = dump_signal::DumpOnSignal::install(&rt.core, kind)?;
+            let _ = rt.core.dump_on_signal.set(trigger);
+        }
+        Ok(rt)
     }
 }
 
@@ -655,6 +726,26 @@ fn seed_from_env() -> Option<u64> {
     }
     seed
 }
+
+/// The signal named in `TASKLOOP_DUMP_SIGNAL`, if any; a value that names
+/// no signal taskloop supports is reported and ignored.
+fn dump_signal_from_env() -> Option<crate::signal::SignalKind> {
+    let text = std::env::var(DUMP_SIGNAL_VAR).ok()?;
+    let kind = crate::signal::SignalKind::from_name(&text);
+    if kind.is_none() && !text.trim().is_empty() {
+        crate::task::report(
+            log::Level::Warn,
+            format_args!(
+                "taskloop: {DUMP_SIGNAL_VAR}={text:?} names no signal taskloop listens to \
+                 (SIGUSR1, SIGUSR2, SIGQUIT, ...); no dump on a signal"
+            ),
+        );
+    }
+    kind
+}
+
+/// The environment variable of [`Builder::dump_on_signal`].
+const DUMP_SIGNAL_VAR: &str = "TASKLOOP_DUMP_SIGNAL";
 
 #[cfg(test)]
 mod tests {

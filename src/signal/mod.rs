@@ -128,6 +128,27 @@ impl SignalKind {
         )
     }
 
+    /// The supported signal named `name`: `"SIGUSR1"` or `"usr1"`, any
+    /// case (what `TASKLOOP_DUMP_SIGNAL` reads).
+    pub(crate) fn from_name(name: &str) -> Option<SignalKind> {
+        let name = name.trim();
+        [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::quit(),
+            SignalKind::user_defined1(),
+            SignalKind::user_defined2(),
+            SignalKind::window_change(),
+            SignalKind::child(),
+        ]
+        .into_iter()
+        .find(|k| {
+            let full = k.name();
+            full.eq_ignore_ascii_case(name) || full[3..].eq_ignore_ascii_case(name)
+        })
+    }
+
     /// The signal's name, `"SIGINT"`.
     pub fn name(self) -> &'static str {
         signal_hook::low_level::signal_name(self.0).unwrap_or("SIG?")
@@ -309,6 +330,22 @@ mod tests {
             err.to_string().contains("outside a taskloop runtime"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kinds_are_found_by_name_with_or_without_the_sig_prefix() {
+        assert_eq!(
+            SignalKind::from_name("SIGUSR1"),
+            Some(SignalKind::user_defined1())
+        );
+        assert_eq!(
+            SignalKind::from_name(" usr1 "),
+            Some(SignalKind::user_defined1())
+        );
+        assert_eq!(SignalKind::from_name("sigQuit"), Some(SignalKind::quit()));
+        assert_eq!(SignalKind::from_name("SIGKILL"), None);
+        assert_eq!(SignalKind::from_name("1"), None);
+        assert_eq!(SignalKind::from_name(""), None);
     }
 
     #[test]

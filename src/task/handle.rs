@@ -76,7 +76,12 @@ impl TaskRef {
     /// Renames the task (asyncio's `set_name`).
     pub fn set_name(&self, name: impl Into<String>) {
         let name: Box<str> = name.into().into_boxed_str();
-        let old = self.header().with_extras(|e| e.name.replace(name));
+        let old = self.header().with_extras(|e| {
+            if let Some(label) = &e.label {
+                label.set_name(&name);
+            }
+            e.name.replace(name)
+        });
         drop(old);
     }
 

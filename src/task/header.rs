@@ -65,6 +65,9 @@ pub(crate) struct Extras {
     /// When the task was spawned on its runtime's clock, recorded in debug
     /// mode (the age in a task dump).
     pub(crate) spawned_time: Option<std::time::Instant>,
+    /// Debug mode: the copy of id, name and spawn site that the watchdog
+    /// thread reads (`set_name` keeps its name current).
+    pub(crate) label: Option<std::sync::Arc<super::hooks::Label>>,
     /// Wakers of checkpoints pending inside this task that are not the
     /// task's own waker (a combinator's child waker): `cancel()` wakes them.
     pub(crate) cancel_wakers: Slab<Waker>,

@@ -5,6 +5,8 @@
 //!   task wakes it (a checkpoint pending under a combinator).
 //! * [`DoneWatcher`]: somebody to notify when the task completes (what
 //!   `wait`, `as_completed` and task groups are built on).
+//! * [`Label`]: a `Send` copy of a task's id, name and spawn site, for a
+//!   thread other than the loop's (debug mode's watchdog).
 //! * [`WakerSlot`]: "keep the waker current" (replace it only when it would
 //!   not wake the same task), and [`wake_caught`], a wake whose panic is
 //!   caught and logged so that it cannot swallow the wakes after it.
@@ -12,7 +14,8 @@
 //! This module knows nothing of what the hooks are for; the cancellation
 //! policy is `cancel`'s, the waiting policy `wait`'s.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::Mutex;
 use std::task::Waker;
 
 use super::TaskRef;
@@ -22,6 +25,51 @@ use super::error::panic_message;
 pub(crate) trait DoneWatcher {
     /// The task registered under `index` completed.
     fn task_done(&self, index: usize);
+}
+
+/// What identifies a task, readable from any thread: debug mode hangs one on
+/// each task (`Extras::label`) for its watchdog, which must never touch the
+/// task itself.
+///
+/// # Ground rules
+///
+/// * The loop thread writes the name ([`TaskRef::set_name`] does); any
+///   thread reads it. The lock is held only to copy the name in or out.
+#[derive(Debug)]
+pub(crate) struct Label {
+    /// The task's id.
+    pub(crate) id: u64,
+    /// Where the task was spawned.
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// The name given with `set_name` (`None`: the default `Task-<id>`).
+    name: Mutex<Option<Box<str>>>,
+}
+
+impl Label {
+    /// The label of task `id`, spawned at `spawned_at`, named `name`.
+    pub(crate) fn new(
+        id: u64,
+        spawned_at: Option<&'static Location<'static>>,
+        name: Option<&str>,
+    ) -> Label {
+        Label {
+            id,
+            spawned_at,
+            name: Mutex::new(name.map(Box::from)),
+        }
+    }
+
+    /// Records a new name.
+    pub(crate) fn set_name(&self, name: &str) {
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.into());
+    }
+
+    /// The task's name, as [`TaskRef::name`] gives it.
+    pub(crate) fn name(&self) -> String {
+        let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
+        name.as_deref()
+            .map_or_else(|| format!("Task-{}", self.id), str::to_owned)
+    }
 }
 
 /// A waker stored in a task's `cancel_wakers` until this is dropped.

@@ -25,7 +25,9 @@ pub(crate) use await_site::{AwaitSite, WaitKind};
 pub(crate) use error::panic_message;
 pub(crate) use handle::take_join_slot;
 pub(crate) use header::{DoneCallback, Header};
-pub(crate) use hooks::{CancelWaker, DoneWatcher, WakerSlot, report, run_caught, wake_caught};
+pub(crate) use hooks::{
+    CancelWaker, DoneWatcher, Label, WakerSlot, report, run_caught, wake_caught,
+};
 pub(crate) use raw::{Notified, Outcome, is_root_poll_site, poll_caught};
 pub(crate) use registry::{Registry, Schedule};
 
