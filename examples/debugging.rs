@@ -36,11 +36,20 @@ fn main() -> Result<(), BoxError> {
             #[allow(unreachable_code)]
             Ok::<_, taskloop::Cancelled>(())
         });
+        let flush = spawn_named("flush", sleep(Duration::from_secs(10)));
+        let _reporter = spawn_named("reporter", async move { flush.await });
         sleep(Duration::from_millis(1500)).await?;
         let supervisor = spawn_named("supervisor", async {
+            // One connection slot: the second fetch waits for it.
+            let slots = Rc::new(taskloop::sync::Semaphore::new(1));
             task_group(|tg| async move {
-                tg.spawn_named("fetch mirror-a", sleep(Duration::from_secs(5)))?;
-                tg.spawn_named("fetch mirror-b", sleep(Duration::from_secs(7)))?;
+                for (name, secs) in [("fetch mirror-a", 5), ("fetch mirror-b", 7)] {
+                    let slots = slots.clone();
+                    tg.spawn_named(name, async move {
+                        let _slot = slots.acquire().await?;
+                        sleep(Duration::from_secs(secs)).await
+                    })?;
+                }
                 sleep(Duration::from_secs(30)).await?;
                 Ok::<_, BoxError>(())
             })

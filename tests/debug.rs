@@ -297,3 +297,32 @@ fn taskloop_dump_signal_names_the_signal_with_or_without_sig() {
     // SAFETY: as above.
     unsafe { std::env::remove_var("TASKLOOP_DUMP_SIGNAL") };
 }
+
+// A task-group child that returns its reaction to a cancellation ends
+// through `end_with`: that is not a wait the cancellation cannot see, and
+// debug mode must not warn about one (it did, for every cancelled child).
+#[test]
+fn a_cancelled_task_group_child_is_not_reported_as_stuck_outside_checkpoints() {
+    let _g = capture();
+    let rt = Runtime::builder()
+        .debug(true)
+        .virtual_time(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let group = taskloop::spawn(taskloop::task_group(|tg| async move {
+            tg.spawn_named("listener", async {
+                taskloop::time::sleep(Duration::from_secs(3600)).await
+            })?;
+            Ok::<_, taskloop::BoxError>(())
+        }));
+        taskloop::time::sleep(Duration::from_secs(1)).await.unwrap();
+        group.cancel();
+        assert!(group.await.unwrap_err().is_cancelled());
+    });
+    let stuck: Vec<_> = records()
+        .into_iter()
+        .filter(|r| r.contains("cannot see cancellations"))
+        .collect();
+    assert!(stuck.is_empty(), "{stuck:?}");
+}

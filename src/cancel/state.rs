@@ -247,10 +247,16 @@ pub(crate) fn outstanding(h: &Header) -> bool {
 /// Whether the task, having just returned `Pending`, waits where no
 /// cancellation can reach it while one is outstanding: the executor's
 /// fallback then drops its future. The main task is exempt: `block_on`
-/// needs its value.
+/// needs its value. So is a task that is ending already (`ABORT`: an
+/// `abort()` or `end_with`, as a task-group child does after it returned
+/// its reaction to the cancellation): its future is dropped at its next
+/// turn anyway, and it is not stuck.
 #[inline]
 pub(crate) fn stuck_outside_checkpoints(h: &Header) -> bool {
-    !h.flags.get().intersects(Flags::PARKED | Flags::MAIN) && outstanding(h)
+    !h.flags
+        .get()
+        .intersects(Flags::PARKED | Flags::MAIN | Flags::ABORT)
+        && outstanding(h)
 }
 
 /// PENDING → (forwarded): consumes a pending request to pass it on to an
