@@ -106,9 +106,10 @@
 //!   uses it to cancel the main task on Ctrl-C (asyncio's `Runner`), and
 //!   [`Handle`] lets other threads submit work to the loop.
 //! * `process`: child processes whose exit is a pidfd in the reactor (no
-//!   reaper thread, no polling; a blocking `waitid` on the pool where
+//!   reaper thread, no polling; the runtime's one SIGCHLD listener where
 //!   pidfds are missing), non-blocking pipes on the same try-then-wait
-//!   loop, and a detached reaper for a `Child` dropped while it runs.
+//!   loop, and a detached reaper (or, without pidfds, an orphan list swept
+//!   at each SIGCHLD) for a `Child` dropped while it runs.
 //! * `stdio` (`taskloop::io`): the standard streams, in the reactor when
 //!   they are pipes or sockets, on the blocking pool otherwise.
 #![warn(

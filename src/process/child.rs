@@ -6,9 +6,11 @@
 //!   [`Waiter`]; only the waiter reaps, on the loop thread (`exit`'s
 //!   rules).
 //! * A `Child` dropped before its exit was seen hands its waiter to a
-//!   detached task that reaps it when it exits; that task, dropped in its
-//!   turn (the runtime shut down first), hands the `std` child to a thread
-//!   that blocks in `wait`. No path leaves a zombie behind.
+//!   detached task that reaps it when it exits (a pidfd child), or to the
+//!   runtime's orphan list, swept at each SIGCHLD (a fallback child,
+//!   [`orphan`](super::orphan)); that task or list, dropped in its turn
+//!   (the runtime shut down first), hands the `std` child to a thread that
+//!   blocks in `wait`. No path leaves a zombie behind.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -27,8 +29,8 @@ use crate::task::WaitKind;
 /// A child process started by [`Command::spawn`](super::Command::spawn):
 /// asyncio's `Process`.
 ///
-/// Its exit is observed through the reactor (a pidfd), without a thread
-/// or polling. It belongs to the runtime it was spawned in (`!Send`).
+/// Its exit is observed through the reactor (a pidfd, or SIGCHLD where
+/// there is none), without a thread or polling. It belongs to the runtime it was spawned in (`!Send`).
 ///
 /// Dropping a `Child` does not kill it (as `std` and asyncio), unless
 /// [`kill_on_drop`](super::Command::kill_on_drop) was set; either way it is
@@ -439,7 +441,16 @@ impl Drop for Child {
             // Reaped, or nothing we can do (it was reaped elsewhere).
             Ok(Some(_)) | Err(_) => return,
         }
-        // Still running: a detached task reaps it when it exits.
+        // Still running: the fallback's orphan list, or a detached task,
+        // reaps it when it exits.
+        let waiter = match waiter {
+            Waiter {
+                std,
+                exit: Exit::Sigchld(watch),
+                ..
+            } => return super::orphan::adopt(std, watch),
+            waiter => waiter,
+        };
         if let Err(e) = crate::try_spawn(Reap(Some(waiter))) {
             log::debug!("taskloop: a child dropped outside a runtime: {e}");
         }
@@ -490,42 +501,5 @@ impl fmt::Debug for Child {
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::Command;
-    use super::super::exit::FORCE_FALLBACK;
-
-    #[test]
-    fn without_a_pidfd_a_wait_goes_through_the_blocking_pool() {
-        FORCE_FALLBACK.with(|f| f.set(true));
-        let rt = crate::Runtime::new().unwrap();
-        rt.block_on(async {
-            let status = Command::new("sh")
-                .args(["-c", "sleep 0.05; exit 4"])
-                .status()
-                .await;
-            assert_eq!(status.unwrap().code(), Some(4));
-            let out = Command::new("echo").arg("hi").output().await.unwrap();
-            assert_eq!(out.stdout, b"hi\n");
-            // A cancelled wait leaves the child; a second wait reaps it.
-            let mut child = Command::new("sleep").arg("0.1").spawn().unwrap();
-            let waited = crate::wait_for(child.wait(), std::time::Duration::from_millis(10)).await;
-            assert!(waited.is_err());
-            assert!(child.try_wait().unwrap().is_none());
-            assert!(child.wait().await.unwrap().success());
-            // A child dropped running is reaped by the detached task.
-            let child = Command::new("sleep").arg("0.05").spawn().unwrap();
-            let pid = child.id();
-            drop(child);
-            crate::time::sleep(std::time::Duration::from_millis(300))
-                .await
-                .unwrap();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            assert!(!stat.contains(") Z "), "a zombie: {stat}");
-        });
-        FORCE_FALLBACK.with(|f| f.set(false));
     }
 }

@@ -6,9 +6,10 @@
 //! * A child's exit is observed through a **pidfd** registered with the
 //!   reactor (Linux 5.3 and later): no reaper thread, no `SIGCHLD`
 //!   handler, no polling. Where `pidfd_open` fails (an older kernel, a
-//!   seccomp filter), a wait runs a blocking `waitid(WNOWAIT)` on the
-//!   blocking pool instead: correct, but a pool thread per child being
-//!   waited for.
+//!   seccomp filter), the runtime listens to SIGCHLD through
+//!   [`signal`](crate::signal) instead (one registration shared by every
+//!   such child; at each delivery each waiting child tries `waitpid` on
+//!   its own pid): still no thread and no polling.
 //! * The piped ends ([`ChildStdin`], [`ChildStdout`], [`ChildStderr`]) are
 //!   non-blocking pipes in the reactor, with the contracts of
 //!   [`net`](crate::net): every `async` method is a checkpoint delivered
@@ -16,7 +17,7 @@
 //!   carrying [`Cancelled`](crate::Cancelled)
 //!   ([`is_cancelled`](crate::is_cancelled) finds it).
 //! * No zombie is left behind: a [`Child`] dropped before it exited is
-//!   reaped by a detached task when it does.
+//!   reaped when it does (by a detached task, or at a later SIGCHLD).
 //!
 //! # Cancellation
 //! As in asyncio, a cancelled [`Child::wait`], [`Command::output`] or
@@ -38,6 +39,7 @@
 
 mod child;
 mod exit;
+mod orphan;
 mod pipes;
 
 pub use child::Child;

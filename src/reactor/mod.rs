@@ -13,6 +13,10 @@
 //!   Reading and writing wait independently.
 //! * [`IoSource`] is a registered source and the retry-then-wait loop of
 //!   every socket operation (its own ground rules).
+//! * A passive source (a signal's self-pipe) does not count as something
+//!   a task waits on, unless a [`Hold`] says one does (a child's exit seen
+//!   through SIGCHLD): while any `Hold` lives, the passive sources count as
+//!   active for the driver's stall rule.
 //! * [`Reactor::turn`] only *collects* the wakers of ready entries; the
 //!   driver wakes them after the reactor's borrow is released. The reactor
 //!   never runs task code and knows nothing of timers.
@@ -49,6 +53,8 @@ pub(crate) struct Reactor {
     /// loop, but no task's progress waits on them, so they do not keep the
     /// driver's stall rule from reporting a deadlock.
     passive: usize,
+    /// How many [`Hold`]s are alive: waits that a passive source ends.
+    held: usize,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -70,6 +76,7 @@ impl Reactor {
             entries: Slab::new(),
             generation: 0,
             passive: 0,
+            held: 0,
         };
         Ok((reactor, waker))
     }
@@ -80,10 +87,11 @@ impl Reactor {
         !self.entries.is_empty()
     }
 
-    /// Whether any source other than the passive ones is registered: with
-    /// none, nothing that a task waits for can come from the reactor.
+    /// Whether any source other than the passive ones is registered, or a
+    /// [`Hold`] makes the passive ones count: with neither, nothing that a
+    /// task waits for can come from the reactor.
     pub(crate) fn has_active_sources(&self) -> bool {
-        self.entries.len() > self.passive
+        self.entries.len() > self.passive || (self.held > 0 && !self.entries.is_empty())
     }
 
     /// Waits for events up to `timeout` (`None`: until one arrives) and
@@ -114,5 +122,37 @@ impl Reactor {
             }
         }
         Ok(())
+    }
+}
+
+/// Makes the passive sources count as active while it lives: a wait whose
+/// end only a passive source reports (a child's exit, seen through the
+/// shared SIGCHLD self-pipe), so the loop is not reported stalled.
+pub(crate) struct Hold {
+    /// The reactor whose count it raised.
+    reactor: std::rc::Rc<std::cell::RefCell<Reactor>>,
+}
+
+impl Hold {
+    /// Raises the count of the runtime running on this thread; `None`
+    /// outside a runtime.
+    pub(crate) fn new() -> Option<Hold> {
+        let reactor = crate::runtime::context::reactor()?;
+        reactor.borrow_mut().held += 1;
+        Some(Hold { reactor })
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let mut reactor = self.reactor.borrow_mut();
+        debug_assert!(reactor.held > 0, "a Hold without its count");
+        reactor.held -= 1;
+    }
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hold").finish_non_exhaustive()
     }
 }

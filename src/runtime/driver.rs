@@ -64,9 +64,12 @@ impl Driver {
     /// `notified` before the precise sub-millisecond sleep.
     ///
     /// A loop with nothing that can wake it — no timer, no I/O source (a
-    /// signal's passive self-pipe does not count), no blocking job, and
-    /// nothing ready — can only be woken from another thread or a signal; after [`STALL_GRACE`] of that, `on_stall` reports it (once per
-    /// stall) and the loop goes on waiting: a deadlock is never silent.
+    /// signal's passive self-pipe does not count, unless a `reactor::Hold`
+    /// says a task waits on it: a child's exit seen through SIGCHLD), no
+    /// blocking job, and nothing ready — can only be woken from another
+    /// thread or a signal; after [`STALL_GRACE`] of that, `on_stall`
+    /// reports it (once per stall) and the loop goes on waiting: a deadlock
+    /// is never silent.
     pub(crate) fn park(
         &self,
         busy: bool,
@@ -119,8 +122,9 @@ impl Driver {
                     return;
                 }
                 Some(d) => Some(Duration::from_millis(d.as_millis() as u64)),
-                // Passive sources (signals) do not count: a task waiting
-                // for nothing else is reported, the loop still wakes on them.
+                // Passive sources (signals) do not count, unless held: a
+                // task waiting for nothing else is reported, the loop still
+                // wakes on them.
                 None if !has_active && self.external.get() == 0 => {
                     return self.wait_stalled(ready, notified, on_stall);
                 }
