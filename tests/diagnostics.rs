@@ -94,7 +94,8 @@ fn a_deadlocked_loop_reports_its_pending_tasks() {
             Err(_) => break None,
         }
     };
-    // The task dump follows, as a tree.
+    // The task dump follows, as a tree: main awaits the task, so the task
+    // is under main, each at its await site.
     let dump: Vec<String> = (0..4).map_while(|_| next().ok()).collect();
     child.kill().unwrap();
     let _ = child.wait();
@@ -105,8 +106,8 @@ fn a_deadlocked_loop_reports_its_pending_tasks() {
         Some("task dump: 2 pending task(s)")
     );
     assert!(
-        dump.iter()
-            .any(|l| l.starts_with("└── waits-forever (#2) [waiting]")),
+        dump.iter().any(|l| l
+            .starts_with("    └── waits-forever (#2) [waiting] at tests/diagnostics.rs:")),
         "{dump:?}"
     );
 }

@@ -262,3 +262,44 @@ fn a_group_waits_on_its_children_at_its_own_line_and_its_body_at_the_body_s() {
     })
     .unwrap();
 }
+
+#[test]
+fn an_awaited_task_is_shown_under_its_awaiter_and_a_cycle_breaks_nowhere() {
+    runtime()
+        .block_on(async {
+            let worker = spawn_named("worker", time::sleep(Duration::from_secs(60)));
+            let _joiner = spawn_named("joiner", async move { worker.await.map(drop) });
+            // Two tasks awaiting each other (a deadlock): both still in the dump.
+            let (tx, rx) = taskloop::sync::oneshot::channel::<taskloop::Task<()>>();
+            let a = spawn_named("a", async move {
+                let b = rx.await.unwrap().unwrap();
+                b.await.unwrap();
+            });
+            let a_ref = a.as_task_ref().clone();
+            let b = spawn_named("b", async move { a.await.unwrap() });
+            let _ = tx.send(b);
+            yield_now().await?;
+            yield_now().await?;
+
+            let dump = taskloop::dump();
+            println!("{dump}");
+            let roots: Vec<_> = dump.tasks().iter().map(|t| t.name.as_str()).collect();
+            assert!(
+                !roots.contains(&"worker"),
+                "worker is under joiner:\n{dump}"
+            );
+            let joiner = find(&dump, "joiner");
+            assert_eq!(joiner.children.len(), 1);
+            assert_eq!(joiner.children[0].name, "worker");
+            assert_eq!(dump.len(), 5);
+            // Every task is reached from a root.
+            fn count(ts: &[TaskInfo]) -> usize {
+                ts.iter().map(|t| 1 + count(&t.children)).sum()
+            }
+            assert_eq!(count(dump.tasks()), dump.len(), "{dump}");
+            assert!(find(&dump, "a").waits_on.is_some());
+            a_ref.cancel();
+            Ok::<_, BoxError>(())
+        })
+        .unwrap();
+}

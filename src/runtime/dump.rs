@@ -187,16 +187,18 @@ pub struct TaskInfo {
     pub await_site: Option<&'static Location<'static>>,
     /// What it waits on (a waiting or ready task).
     pub waits_on: Option<WaitsOn>,
-    /// The pending tasks spawned in task groups this task runs, by id.
+    /// The pending tasks spawned in task groups this task runs, and those
+    /// whose handle it awaits directly (in no group), by id.
     pub children: Vec<TaskInfo>,
 }
 
 /// A snapshot of a runtime's pending tasks as a tree:
 /// [`Runtime::dump`](crate::Runtime::dump), [`dump`](crate::dump).
 ///
-/// The roots are the tasks not spawned in a task group, by id; each task's
-/// children are the pending tasks of the groups it runs. `Display` prints
-/// it like `pstree`; the fields are there for tools.
+/// The roots are the tasks neither spawned in a task group nor awaited
+/// directly by another task, by id; each task's children are the pending
+/// tasks of the groups it runs and the tasks whose handle it awaits.
+/// `Display` prints it like `pstree`; the fields are there for tools.
 ///
 /// # Examples
 /// ```
@@ -230,7 +232,7 @@ pub struct TaskDump {
 }
 
 impl TaskDump {
-    /// The root tasks (not spawned in a task group), by id.
+    /// The root tasks (in no task group, awaited by no task), by id.
     pub fn tasks(&self) -> &[TaskInfo] {
         &self.roots
     }
@@ -277,6 +279,31 @@ impl TaskDump {
             .iter()
             .filter_map(|t| Some((t.awaiter_addr()?, t.id())))
             .collect();
+        // A task awaited directly by another, and in no group, is shown
+        // under its awaiter; an edge that would close a cycle (tasks
+        // awaiting each other: a deadlock) is left out, so every task is
+        // still reached from a root.
+        let id_of: HashMap<usize, TaskId> = tasks.iter().map(|t| (t.addr(), t.id())).collect();
+        let mut awaited: Vec<(TaskId, TaskId)> = awaits
+            .iter()
+            .filter_map(|(addr, &child)| Some((child, *id_of.get(addr)?)))
+            .collect();
+        awaited.sort_unstable();
+        for (child, awaiter) in awaited {
+            if parent_of.contains_key(&child) {
+                continue;
+            }
+            let mut up = Some(awaiter);
+            while let Some(a) = up {
+                if a == child {
+                    break;
+                }
+                up = parent_of.get(&a).copied();
+            }
+            if up.is_none() {
+                parent_of.insert(child, awaiter);
+            }
+        }
         for t in &tasks {
             let parent = parent_of.get(&t.id()).copied().filter(|p| live.contains(p));
             children_of.entry(parent).or_default().push(t);

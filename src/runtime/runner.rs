@@ -110,11 +110,15 @@ impl Interrupts {
             exits: Vec::new(),
             armed: armed.clone(),
         };
+        // signal-hook runs a signal's actions in the order they were
+        // registered, on whichever thread the signal interrupts. So the
+        // exit goes before the flag (the first signal finds it unarmed,
+        // then arms it), and both go before the listeners: were the
+        // listener's wake first, the loop thread could end the main task
+        // and arm the exit (below, in `run_main`) while the handler, on
+        // another thread, had not yet reached the exit check, and the one
+        // signal would exit the process as if it were the second.
         for &kind in kinds {
-            this.watched.push(signal(kind)?);
-            this._held.push(signal(kind)?);
-            // The exit goes before the flag: the first signal finds it
-            // unarmed, then arms it.
             this.exits
                 .push(signal_hook::flag::register_conditional_shutdown(
                     kind.as_raw(),
@@ -123,6 +127,10 @@ impl Interrupts {
                 )?);
             this.exits
                 .push(signal_hook::flag::register(kind.as_raw(), armed.clone())?);
+        }
+        for &kind in kinds {
+            this.watched.push(signal(kind)?);
+            this._held.push(signal(kind)?);
         }
         Ok(this)
     }
