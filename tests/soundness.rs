@@ -295,3 +295,47 @@ fn awaiting_a_sleep_of_another_runtime_panics_instead_of_hanging() {
         let _ = nap.await;
     });
 }
+
+/// A dump reads each parked task's await site back from the tagged word in
+/// its header (the one pointer the task layer un-tags): under Miri this
+/// checks that the tag is removed with the reference's provenance intact.
+#[test]
+fn a_dump_reads_back_every_kind_of_await_site() {
+    run(async {
+        let ev = Rc::new(taskloop::sync::Event::new());
+        let e = ev.clone();
+        let _sync = taskloop::spawn_named("sync", async move { e.wait().await });
+        let _timer = taskloop::spawn_named("timer", async { sleep(Duration::from_secs(9)).await });
+        let worker = spawn(sleep(Duration::from_secs(9)));
+        let _join = taskloop::spawn_named("join", async move { worker.await.map(drop) });
+        let _yield = taskloop::spawn_named("yield", async {
+            loop {
+                yield_now().await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<_, taskloop::Cancelled>(())
+        });
+        yield_now().await.unwrap();
+        let dump = taskloop::dump();
+        let text = dump.to_string();
+        use taskloop::WaitsOn;
+        let expected: [(&str, fn(WaitsOn) -> bool); 4] = [
+            ("sync", |w| w == WaitsOn::Sync),
+            ("timer", |w| w == WaitsOn::Timer),
+            ("join", |w| matches!(w, WaitsOn::Task(_))),
+            ("yield", |w| w == WaitsOn::Yield),
+        ];
+        for (name, is_expected) in expected {
+            let t = dump
+                .tasks()
+                .iter()
+                .flat_map(|t| std::iter::once(t).chain(&t.children))
+                .find(|t| t.name == name)
+                .unwrap();
+            let site = t.await_site.unwrap_or_else(|| panic!("{name}: {text}"));
+            assert_eq!(site.file(), file!(), "{text}");
+            assert!(is_expected(t.waits_on.unwrap()), "{name}: {text}");
+        }
+        ev.set();
+    });
+}
