@@ -319,7 +319,8 @@ fn a_dump_reads_back_every_kind_of_await_site() {
         let dump = taskloop::dump();
         let text = dump.to_string();
         use taskloop::WaitsOn;
-        let expected: [(&str, fn(WaitsOn) -> bool); 4] = [
+        type Check = fn(WaitsOn) -> bool;
+        let expected: [(&str, Check); 4] = [
             ("sync", |w| w == WaitsOn::Sync),
             ("timer", |w| w == WaitsOn::Timer),
             ("join", |w| matches!(w, WaitsOn::Task(_))),

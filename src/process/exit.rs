@@ -13,8 +13,9 @@
 //!   while the zombie is there). It is registered with the reactor like a
 //!   socket: no thread, no polling, one descriptor per child.
 //! * **Fallback** (`pidfd_open` failed: an older kernel or valgrind,
-//!   `ENOSYS`, remembered for the process; or a seccomp filter): SIGCHLD, through the crate's signal support. The
-//!   runtime has one SIGCHLD registration (one signal-hook action and
+//!   `ENOSYS`, remembered for the process; or a seccomp filter): SIGCHLD,
+//!   through the crate's signal support. The runtime has one SIGCHLD
+//!   registration (one signal-hook action and
 //!   self-pipe, [`signal`](crate::signal::signal)'s rule), made by the
 //!   first fallback child and shared by all of them: each child holds a
 //!   listener, a cursor on that registration's delivery count. At every
