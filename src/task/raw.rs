@@ -535,5 +535,12 @@ mod tests {
         );
         let size = std::mem::size_of::<RawTask<std::future::Ready<[usize; 2]>, Nothing>>();
         assert!(size <= 104, "{size}");
+        // A `TaskError` is two words, so a one-word output with its error
+        // takes two, and a task with a two-word future and a one-word
+        // output fits in 96 bytes (a 112-byte malloc chunk).
+        assert_eq!(std::mem::size_of::<TaskError>(), 16);
+        assert_eq!(std::mem::size_of::<Result<usize, TaskError>>(), 16);
+        let size = std::mem::size_of::<RawTask<std::future::Ready<usize>, Nothing>>();
+        assert!(size <= 96, "{size}");
     }
 }
