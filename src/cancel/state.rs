@@ -208,22 +208,6 @@ impl InlinePoll {
         mark
     }
 
-    /// [`begin`](Self::begin) for the current task.
-    ///
-    /// # Panics
-    /// Outside a task.
-    #[inline]
-    pub(crate) fn begin_current() -> InlinePoll {
-        current_task::with(|t| InlinePoll::begin(t.header()))
-            .expect("polled outside a taskloop task")
-    }
-
-    /// [`end`](Self::end) for the current task.
-    #[inline]
-    pub(crate) fn end_current(self, pending: bool) -> bool {
-        current_task::with(|t| self.end(t.header(), pending)).unwrap_or(false)
-    }
-
     /// After it: whether it is stuck (`pending`: it returned `Pending`).
     #[inline]
     pub(crate) fn end(self, h: &Header, pending: bool) -> bool {

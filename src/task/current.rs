@@ -90,13 +90,7 @@ pub(super) fn defer_self_wake(ptr: NonNull<Header>) -> bool {
 /// Runs `f` with the current task, if there is one.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
-    let ptr = CURRENT.try_with(|c| c.task.get()).ok().flatten()?;
-    // SAFETY: by the ground rules, a pointer in the slot is a live task of
-    // this thread whose reference is held by `run_as`'s caller for longer
-    // than this call. The `TaskRef` borrows that reference: `ManuallyDrop`
-    // keeps it from being released.
-    let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(ptr) });
-    Some(f(&task))
+    with_site(|task, _| f(task))
 }
 
 /// [`with`], also passing the await-site override, if one is set.
@@ -105,9 +99,10 @@ pub(crate) fn with_site<R>(
     f: impl FnOnce(&TaskRef, Option<&'static Location<'static>>) -> R,
 ) -> Option<R> {
     let (ptr, site) = CURRENT.try_with(|c| (c.task.get(), c.site.get())).ok()?;
-    // SAFETY: as in `with`: a pointer in the slot is a live task of this
-    // thread, kept alive by `run_as`'s caller; `ManuallyDrop` keeps the
-    // borrowed reference from being released.
+    // SAFETY: by the ground rules, a pointer in the slot is a live task of
+    // this thread whose reference is held by `run_as`'s caller for longer
+    // than this call. The `TaskRef` borrows that reference: `ManuallyDrop`
+    // keeps it from being released.
     let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(ptr?) });
     Some(f(&task, site))
 }

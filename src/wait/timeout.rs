@@ -381,20 +381,25 @@ impl<F: Future> Future for Timeout<F> {
         /// What a turn of the loop below does next.
         enum Step<T> {
             Return(T),
-            Repoll,
+            Repoll(cancel::state::InlinePoll),
             Wait,
         }
         const OUTSIDE: &str = "a taskloop timeout or wait_for was polled outside a taskloop task";
         let this = self.project();
         let scope = this.scope;
         let mut future = this.future;
-        current_task::with(|cur| match &scope.task {
-            Some(task) => assert!(
-                task == cur,
-                "a taskloop timeout scope was polled by a task other than the one it was entered in"
-            ),
-            None if scope.shared.state.get() == State::Created => scope.enter(cur),
-            None => panic!("`Timeout` polled after completion"),
+        // Whether the inner future reaches a checkpoint in this poll, told
+        // apart from the rest of the task's poll (begun here, ended below).
+        let mut inline = current_task::with(|cur| {
+            match &scope.task {
+                Some(task) => assert!(
+                    task == cur,
+                    "a taskloop timeout scope was polled by a task other than the one it was entered in"
+                ),
+                None if scope.shared.state.get() == State::Created => scope.enter(cur),
+                None => panic!("`Timeout` polled after completion"),
+            }
+            cancel::state::InlinePoll::begin(cur.header())
         })
         .unwrap_or_else(|| panic!("{OUTSIDE}"));
         // When the deadline has already passed at the first pending poll
@@ -409,15 +414,13 @@ impl<F: Future> Future for Timeout<F> {
             let Some(inner) = future.as_mut().as_pin_mut() else {
                 unreachable!("the inner future is only dropped when the scope finishes")
             };
-            // Whether the inner future reaches a checkpoint in this poll,
-            // told apart from the rest of the task's poll. It is polled here,
-            // outside any closure, so that a checkpoint polled directly
-            // (`wait_for(task, d)`) records the `.await` of this scope.
-            let inline = cancel::state::InlinePoll::begin_current();
+            // Polled here, outside any closure, so that a checkpoint polled
+            // directly (`wait_for(task, d)`) records the `.await` of this
+            // scope.
             let polled = inner.poll(cx);
-            let stuck = inline.end_current(polled.is_pending());
             let step = current_task::with(|cur| {
                 let h = cur.header();
+                let stuck = inline.end(h, polled.is_pending());
                 if let Poll::Ready(v) = polled {
                     return Step::Return(scope.finish(h, Some(v)));
                 }
@@ -443,7 +446,7 @@ impl<F: Future> Future for Timeout<F> {
                     && scope.check_deadline(cur, cx) == Expiry::AtOnce
                     && !repolled
                 {
-                    return Step::Repoll;
+                    return Step::Repoll(cancel::state::InlinePoll::begin(h));
                 }
                 if scope.shared.state.get() == State::Expiring {
                     if let Some(grace) = scope.grace {
@@ -462,7 +465,10 @@ impl<F: Future> Future for Timeout<F> {
             .unwrap_or_else(|| panic!("{OUTSIDE}"));
             match step {
                 Step::Return(out) => return Poll::Ready(out),
-                Step::Repoll => repolled = true,
+                Step::Repoll(again) => {
+                    repolled = true;
+                    inline = again;
+                }
                 Step::Wait => return Poll::Pending,
             }
         }
